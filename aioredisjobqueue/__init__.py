@@ -1,0 +1,19 @@
+"""aioredisjobqueue: an asyncio job queue on Redis with unique jobs and expiring locks."""
+
+from ._codec import job_id
+from ._errors import DuplicateJobError, JobQueueError, LockLostError
+from ._job import Job
+from ._queue import DeadLetter, QueueStats, RedisJobQueue
+
+__all__ = [
+    "DeadLetter",
+    "DuplicateJobError",
+    "Job",
+    "JobQueueError",
+    "LockLostError",
+    "QueueStats",
+    "RedisJobQueue",
+    "job_id",
+]
+
+__version__ = "0.1.0"

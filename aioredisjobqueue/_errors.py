@@ -1,0 +1,49 @@
+"""The errors of aioredisjobqueue, all under one root.
+
+    JobQueueError
+    ├── DuplicateJobError    put() of content that is already in the queue
+    └── LockLostError        extend/release/complete by a consumer that no longer holds the job
+
+Bad arguments raise the built-in ``ValueError`` or ``TypeError`` before anything
+reaches Redis; connection failures surface as ``redis.exceptions`` errors.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DuplicateJobError", "JobQueueError", "LockLostError"]
+
+
+class JobQueueError(Exception):
+    """The root of every error this library raises of its own."""
+
+    def __init__(self, message: str, *, queue_name: str) -> None:
+        super().__init__(message)
+        self.queue_name = queue_name
+
+
+class DuplicateJobError(JobQueueError):
+    """Content equal to the payload is already in the queue (waiting, delayed, locked or dead).
+
+    ``job_id`` is the id of the job already queued, which is the id of the payload.
+    """
+
+    def __init__(self, *, queue_name: str, job_id: str) -> None:
+        super().__init__(f"job {job_id} is already in queue {queue_name!r}", queue_name=queue_name)
+        self.job_id = job_id
+
+
+class LockLostError(JobQueueError):
+    """The caller's lock on a job is gone: another consumer holds it now, or it was completed.
+
+    Raised by ``extend``, ``release`` and ``complete``; the job is left as it is, with
+    whoever holds it now.
+    """
+
+    def __init__(self, *, queue_name: str, job_id: str, action: str) -> None:
+        super().__init__(
+            f"cannot {action} job {job_id} in queue {queue_name!r}: the lock is lost "
+            "(it expired and another consumer took the job, or the job is gone)",
+            queue_name=queue_name,
+        )
+        self.job_id = job_id
+        self.action = action

@@ -1,0 +1,74 @@
+"""Job: one locked job as a consumer holds it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._queue import RedisJobQueue
+
+__all__ = ["Job"]
+
+
+class Job:
+    """A job taken from a queue under a lock.
+
+    ``payload`` is the JSON value that was put (object keys sorted); ``get()`` returns it
+    too, as in python-redisjobqueue. ``deliveries`` is 1 on the first get and grows by one
+    each time the job is taken again after its lock expired or it was released.
+    The lock is held by this object's token: ``complete``, ``extend`` and ``release``
+    raise ``LockLostError`` once another consumer has taken the job.
+    """
+
+    __slots__ = ("_queue", "_token", "deliveries", "id", "payload")
+
+    def __init__(
+        self, queue: RedisJobQueue, job_id: str, payload: Any, deliveries: int, token: str
+    ) -> None:
+        self._queue = queue
+        self.id = job_id
+        self.payload = payload
+        self.deliveries = deliveries
+        self._token = token
+
+    @property
+    def queue(self) -> RedisJobQueue:
+        """The queue the job was taken from."""
+        return self._queue
+
+    @property
+    def token(self) -> str:
+        """The lock token this job was taken under (its fencing token)."""
+        return self._token
+
+    def get(self) -> Any:
+        """Return the payload."""
+        return self.payload
+
+    async def complete(self) -> None:
+        """Remove the job from the queue for good; after that, equal content may be put again.
+
+        Raises ``LockLostError`` if another consumer holds the job now (or it is gone).
+        """
+        await self._queue.complete(self)
+
+    async def extend(self, lock_timeout: float) -> None:
+        """Hold the lock for ``lock_timeout`` ms from now (server clock).
+
+        Raises ``LockLostError`` if another consumer took the job.
+        """
+        await self._queue.extend(self, lock_timeout=lock_timeout)
+
+    async def release(self, delay: float = 0.0) -> None:
+        """Give the job back without completing it; due again after ``delay`` seconds.
+
+        With the queue's ``max_deliveries`` reached, the job goes to the dead letters instead.
+        Raises ``LockLostError`` if another consumer took the job.
+        """
+        await self._queue.release(self, delay=delay)
+
+    def __repr__(self) -> str:
+        return (
+            f"Job(queue={self._queue.name!r}, id={self.id!r}, "
+            f"deliveries={self.deliveries}, payload={self.payload!r})"
+        )

@@ -1,0 +1,69 @@
+"""The Redis keys of one queue, all under its hash tag so they share a cluster slot.
+
+ajq:{NAME}:waiting   zset  id -> time (µs, server clock) it becomes available: ready or delayed
+ajq:{NAME}:locked    zset  id -> time (µs) its lock expires; due again after that
+ajq:{NAME}:payloads  hash  id -> canonical JSON, for every job in the queue (dead ones too)
+ajq:{NAME}:state     hash  id -> "DELIVERIES:TOKEN" (TOKEN empty when unlocked), once delivered
+ajq:{NAME}:dead      zset  id -> time (µs) it was dead-lettered
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["QueueKeys", "validate_queue_name"]
+
+MAX_QUEUE_NAME = 200
+
+
+def validate_queue_name(name: object) -> str:
+    """Return ``name`` if it can name a queue; raise ``TypeError``/``ValueError`` if not."""
+    if not isinstance(name, str):
+        raise TypeError(f"queue_name must be a str, got {name!r}")
+    if not name:
+        raise ValueError("queue_name must not be empty, got ''")
+    if len(name) > MAX_QUEUE_NAME:
+        raise ValueError(
+            f"queue_name must be at most {MAX_QUEUE_NAME} characters, "
+            f"got {len(name)}: {name[:40]!r}..."
+        )
+    if "{" in name or "}" in name:
+        raise ValueError(
+            f"queue_name must not contain '{{' or '}}' (they delimit its hash tag), got {name!r}"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The key names of the queue ``name``."""
+
+    name: str
+
+    @property
+    def prefix(self) -> str:
+        return f"ajq:{{{self.name}}}:"
+
+    @property
+    def waiting(self) -> str:
+        return self.prefix + "waiting"
+
+    @property
+    def locked(self) -> str:
+        return self.prefix + "locked"
+
+    @property
+    def payloads(self) -> str:
+        return self.prefix + "payloads"
+
+    @property
+    def state(self) -> str:
+        return self.prefix + "state"
+
+    @property
+    def dead(self) -> str:
+        return self.prefix + "dead"
+
+    def all(self) -> tuple[str, str, str, str, str]:
+        """Every key of the queue, in the order the scripts take them."""
+        return (self.waiting, self.locked, self.payloads, self.state, self.dead)

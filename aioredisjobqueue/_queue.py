@@ -1,0 +1,379 @@
+"""RedisJobQueue: a queue of unique JSON jobs under expiring locks, on one connection pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from . import _args, _codec
+from ._backoff import backoff
+from ._errors import DuplicateJobError, LockLostError
+from ._job import Job
+from ._keys import QueueKeys, validate_queue_name
+from ._scripts import Scripts
+
+__all__ = ["DeadLetter", "QueueStats", "RedisJobQueue"]
+
+logger = logging.getLogger("aioredisjobqueue")
+
+DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+DEFAULT_MAX_CONNECTIONS = 32
+# Errors after which a consumer waits and tries again: the connection dropped, timed
+# out, or Redis is restarting (BusyLoadingError is a ConnectionError).
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """How many jobs a queue holds, by state, by the Redis server's clock.
+
+    ``ready``: due now (waiting, or locked with an expired lock); ``locked``: held under a
+    live lock; ``delayed``: waiting for a later time; ``dead``: dead-lettered.
+    """
+
+    ready: int
+    locked: int
+    delayed: int
+    dead: int
+
+    @property
+    def total(self) -> int:
+        """Every job in the queue, dead ones included."""
+        return self.ready + self.locked + self.delayed + self.dead
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A job moved to the dead letters after ``deliveries`` deliveries without completion.
+
+    ``died_at`` is the Redis server's Unix time, in seconds, when it was moved there.
+    """
+
+    id: str
+    payload: Any
+    deliveries: int
+    died_at: float
+
+
+def _cancelling() -> bool:
+    # redis-py wraps socket writes in asyncio.wait_for when the client has a socket
+    # timeout, and on Python 3.11 wait_for can swallow a cancellation that arrives as
+    # the write completes. The request stays counted on the task, so look there.
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+class RedisJobQueue:
+    """A queue of unique JSON jobs on Redis, taken under locks that expire by themselves.
+
+    Connect by ``url`` (``redis://``, ``rediss://``, with ``user:password@``), by
+    ``redis_host``/``redis_port``/``redis_db``, or hand over a ``redis.asyncio.Redis`` (or
+    ``RedisCluster``) as ``redis``, which the queue then never closes. A queue that made its
+    own client keeps all its calls on one ``BlockingConnectionPool`` of ``max_connections``
+    and closes it in ``aclose()`` or at the end of ``async with``.
+
+    ``max_deliveries`` (default: no limit) moves a job taken that many times without being
+    completed to the dead letters. ``max_payload_bytes`` bounds a payload's JSON text.
+    """
+
+    def __init__(
+        self,
+        queue_name: str,
+        *,
+        redis_host: str | None = None,
+        redis_port: int | None = None,
+        redis_db: int | None = None,
+        url: str | None = None,
+        redis: Redis | Any | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_deliveries: int | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        self._name = validate_queue_name(queue_name)
+        _args.positive_int(max_connections, "max_connections")
+        self._max_deliveries = (
+            0 if max_deliveries is None else _args.positive_int(max_deliveries, "max_deliveries")
+        )
+        self._max_payload_bytes = _args.positive_int(max_payload_bytes, "max_payload_bytes")
+        host_given = [
+            n
+            for n, v in (
+                ("redis_host", redis_host),
+                ("redis_port", redis_port),
+                ("redis_db", redis_db),
+            )
+            if v is not None
+        ]
+        given = [n for n, v in (("url", url), ("redis", redis)) if v is not None] + host_given
+        if (url is not None or redis is not None) and len(given) > 1:
+            raise ValueError(f"give one way to reach Redis, got {', '.join(given)}")
+        if redis is not None:
+            self._redis: Any = redis
+            self._owns_client = False
+        else:
+            pool_kwargs: dict[str, Any] = {
+                "max_connections": max_connections,
+                # wait for a free connection as long as it takes: every wait is cancellable
+                "timeout": None,
+                # no socket timeout: redis-py's send timeout can swallow a cancellation on
+                # Python 3.11; keepalive and health checks find dead connections instead
+                "socket_timeout": None,
+                "socket_connect_timeout": 5.0,
+                "socket_keepalive": True,
+                "health_check_interval": 30,
+            }
+            if url is not None:
+                if not isinstance(url, str) or not url:
+                    raise ValueError(f"url must be a redis:// or rediss:// URL, got {url!r}")
+                pool = BlockingConnectionPool.from_url(url, **pool_kwargs)
+            else:
+                pool = BlockingConnectionPool(
+                    host=redis_host if redis_host is not None else "localhost",
+                    port=redis_port if redis_port is not None else 6379,
+                    db=redis_db if redis_db is not None else 0,
+                    **pool_kwargs,
+                )
+            self._redis = Redis(connection_pool=pool)
+            self._owns_client = True
+        self._keys = QueueKeys(self._name)
+        self._scripts = Scripts(self._redis, self._keys)
+
+    @property
+    def name(self) -> str:
+        """The queue's name."""
+        return self._name
+
+    @property
+    def redis(self) -> Any:
+        """The ``redis.asyncio`` client the queue runs on."""
+        return self._redis
+
+    @property
+    def keys(self) -> QueueKeys:
+        """The Redis key names of this queue."""
+        return self._keys
+
+    async def aclose(self) -> None:
+        """Close the connection pool the queue made; a client given as ``redis`` stays open."""
+        if self._owns_client:
+            await self._redis.aclose()
+            await self._redis.connection_pool.disconnect()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- producing -------------------------------------------------------------------
+
+    def _encode(self, payload: Any) -> bytes:
+        text = _codec.encode(payload)
+        if len(text) > self._max_payload_bytes:
+            raise ValueError(
+                f"payload is {len(text)} bytes as JSON, over max_payload_bytes="
+                f"{self._max_payload_bytes}"
+            )
+        return text
+
+    async def put(self, payload: Any, *, delay: float = 0.0) -> str:
+        """Queue ``payload``; due after ``delay`` seconds. Return the job id.
+
+        Raises ``DuplicateJobError`` while equal content is in the queue, ``TypeError`` or
+        ``ValueError`` for a payload JSON cannot represent or that is too large.
+        """
+        delay_us = _args.delay_us(delay)
+        text = self._encode(payload)
+        job_id = _codec.id_of(text)
+        (added,) = await self._scripts.put(delay_us, [(job_id, text)])
+        if not added:
+            raise DuplicateJobError(queue_name=self._name, job_id=job_id)
+        return job_id
+
+    async def put_many(self, payloads: Iterable[Any], *, delay: float = 0.0) -> list[str | None]:
+        """Queue many payloads in one round trip; due after ``delay`` seconds.
+
+        Returns, for each payload in order, its job id, or None where it was a duplicate
+        (of a job in the queue, or of an earlier payload of the batch). Never raises for
+        duplicates; any bad payload raises before anything is queued.
+        """
+        delay_us = _args.delay_us(delay)
+        ids: list[str] = []
+        batch: dict[str, bytes] = {}
+        for index, payload in enumerate(payloads):
+            try:
+                text = self._encode(payload)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"payloads[{index}]: {exc}") from None
+            job_id = _codec.id_of(text)
+            ids.append(job_id)
+            batch.setdefault(job_id, text)
+        if not batch:
+            return []
+        added = dict(
+            zip(batch, await self._scripts.put(delay_us, list(batch.items())), strict=True)
+        )
+        result: list[str | None] = []
+        for job_id in ids:
+            if added.get(job_id):
+                result.append(job_id)
+                added[job_id] = False  # a later equal payload of the batch is a duplicate
+            else:
+                result.append(None)
+        return result
+
+    # -- consuming -------------------------------------------------------------------
+
+    async def get(self, lock_timeout: float = 1000) -> Job | None:
+        """Take the next due job, locked for ``lock_timeout`` ms; None at once if none is due.
+
+        The lock expires by the Redis server's clock; the job is then due again for any
+        consumer. Does not wait for a job: see ``consume()``.
+        """
+        jobs = await self.get_many(1, lock_timeout=lock_timeout)
+        return jobs[0] if jobs else None
+
+    async def get_many(self, count: int, *, lock_timeout: float = 1000) -> list[Job]:
+        """Take up to ``count`` due jobs, oldest-due first, in one round trip.
+
+        Each is locked for ``lock_timeout`` ms. Returns an empty list at once if none is due.
+        """
+        _args.positive_int(count, "count")
+        lock_ms = _args.lock_ms(lock_timeout)
+        token = secrets.token_hex(8)
+        deliveries = await self._scripts.get(count, lock_ms, token, self._max_deliveries)
+        return [Job(self, d.id, _codec.decode(d.payload), d.deliveries, token) for d in deliveries]
+
+    async def complete(self, job: Job) -> None:
+        """Remove ``job`` for good. Raises ``LockLostError`` if another consumer holds it now."""
+        (done,) = await self._scripts.complete([(job.id, job.token)])
+        if not done:
+            raise LockLostError(queue_name=self._name, job_id=job.id, action="complete")
+
+    async def extend(self, job: Job, *, lock_timeout: float) -> None:
+        """Hold ``job`` for ``lock_timeout`` ms from now; ``LockLostError`` if it was taken."""
+        lock_ms = _args.lock_ms(lock_timeout)
+        if not await self._scripts.extend(job.id, job.token, lock_ms):
+            raise LockLostError(queue_name=self._name, job_id=job.id, action="extend")
+
+    async def release(self, job: Job, *, delay: float = 0.0) -> None:
+        """Give ``job`` back uncompleted, due again after ``delay`` seconds.
+
+        A job already delivered ``max_deliveries`` times goes to the dead letters instead.
+        Raises ``LockLostError`` if another consumer took it.
+        """
+        delay_us = _args.delay_us(delay)
+        outcome = await self._scripts.release(job.id, job.token, delay_us, self._max_deliveries)
+        if outcome == 0:
+            raise LockLostError(queue_name=self._name, job_id=job.id, action="release")
+        if outcome == 2:
+            logger.warning(
+                "job %s of queue %r dead-lettered after %d deliveries",
+                job.id,
+                self._name,
+                job.deliveries,
+            )
+
+    async def consume(
+        self,
+        lock_timeout: float = 1000,
+        *,
+        min_interval: float = 0.01,
+        max_interval: float = 1.0,
+    ) -> AsyncIterator[Job]:
+        """Yield jobs as they become due, each locked for ``lock_timeout`` ms.
+
+        When the queue is empty it polls with exponential backoff and full jitter between
+        ``min_interval`` and ``max_interval`` seconds, back to the minimum after each job.
+        A dropped connection or a Redis restart is waited out with the same backoff. The
+        loop stops promptly when its task is cancelled; a job it had taken but not yet
+        handed out is released.
+        """
+        lock_ms = _args.lock_ms(lock_timeout)
+        low = _args.positive_seconds(min_interval, "min_interval")
+        high = _args.positive_seconds(max_interval, "max_interval")
+        if high < low:
+            raise ValueError(
+                f"max_interval must be >= min_interval, got max_interval={max_interval!r} "
+                f"< min_interval={min_interval!r}"
+            )
+        idle = 0
+        failures = 0
+        while True:
+            try:
+                job = await self.get(lock_ms)
+            except _TRANSIENT as exc:
+                if _cancelling():
+                    raise asyncio.CancelledError from exc
+                if failures == 0:
+                    logger.warning("queue %r: Redis unavailable, retrying: %r", self._name, exc)
+                delay = backoff(failures, base=low, cap=high, floor=low)
+                failures += 1
+                await asyncio.sleep(delay)
+                continue
+            if _cancelling():
+                if job is not None:
+                    await self._release_quietly(job)
+                raise asyncio.CancelledError
+            if failures:
+                logger.info("queue %r: Redis reachable again", self._name)
+                failures = 0
+            if job is None:
+                await asyncio.sleep(backoff(idle, base=low, cap=high, floor=low))
+                idle += 1
+                continue
+            idle = 0
+            yield job
+
+    def __aiter__(self) -> AsyncIterator[Job]:
+        """``async for job in queue`` is ``consume()`` with its defaults."""
+        return self.consume()
+
+    async def _release_quietly(self, job: Job) -> None:
+        try:
+            await self.release(job)
+        except (LockLostError, *_TRANSIENT):
+            pass  # its lock expires by itself
+
+    # -- inspecting ------------------------------------------------------------------
+
+    async def stats(self) -> QueueStats:
+        """Count the queue's jobs by state, by the Redis server's clock."""
+        ready, locked, delayed, dead = await self._scripts.stats()
+        return QueueStats(ready=ready, locked=locked, delayed=delayed, dead=dead)
+
+    async def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        """The dead-lettered jobs, oldest first; at most ``limit`` of them (None: all)."""
+        if limit is not None:
+            _args.positive_int(limit, "limit")
+        return [
+            DeadLetter(e.id, _codec.decode(e.payload), e.deliveries, e.died_at_us / 1_000_000)
+            for e in await self._scripts.dead(limit)
+        ]
+
+    async def requeue_dead(self, job_ids: Iterable[str] | None = None) -> int:
+        """Put dead-lettered jobs back in the queue, due now, with their deliveries reset.
+
+        ``job_ids`` picks which (default: all). Returns how many were requeued.
+        """
+        ids = [] if job_ids is None else [str(i) for i in job_ids]
+        if job_ids is not None and not ids:
+            return 0
+        return await self._scripts.requeue_dead(ids)
+
+    def __repr__(self) -> str:
+        return f"RedisJobQueue({self._name!r})"

@@ -1,0 +1,63 @@
+-- get: lock up to ARGV[1] due jobs, oldest-due first, under a fresh token.
+-- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] payloads hash, KEYS[4] state hash, KEYS[5] dead zset
+-- ARGV[1] how many jobs at most, ARGV[2] lock timeout in ms, ARGV[3] token,
+-- ARGV[4] max deliveries (0: no limit)
+-- returns a flat array: job id, payload, deliveries (this one included) for each job locked.
+-- A job is due when it is waiting and its time has come, or locked and its lock has expired.
+-- A due job already delivered max-deliveries times moves to the dead set instead.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local count = tonumber(ARGV[1])
+local expires = now + tonumber(ARGV[2]) * 1000
+local token = ARGV[3]
+local max_deliveries = tonumber(ARGV[4])
+local out = {}
+local taken = 0
+while taken < count do
+  local need = count - taken
+  local w = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, need)
+  local l = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'WITHSCORES', 'LIMIT', 0, need)
+  if #w == 0 and #l == 0 then
+    break
+  end
+  -- merge the two runs by score; every job looked at stops being due, so the loop ends
+  local i, j, looked = 1, 1, 0
+  while looked < need and (i <= #w or j <= #l) do
+    local id, from
+    if j > #l or (i <= #w and tonumber(w[i + 1]) <= tonumber(l[j + 1])) then
+      id, from = w[i], KEYS[1]
+      i = i + 2
+    else
+      id, from = l[j], KEYS[2]
+      j = j + 2
+    end
+    looked = looked + 1
+    local state = redis.call('HGET', KEYS[4], id)
+    local deliveries = 0
+    if state then
+      deliveries = tonumber(string.match(state, '^(%d+):'))
+    end
+    local payload = redis.call('HGET', KEYS[3], id)
+    if not payload then
+      -- no payload: nothing to deliver; drop what is left of the job
+      redis.call('ZREM', from, id)
+      redis.call('HDEL', KEYS[4], id)
+    elseif max_deliveries > 0 and deliveries >= max_deliveries then
+      redis.call('ZREM', from, id)
+      redis.call('ZADD', KEYS[5], now, id)
+      redis.call('HSET', KEYS[4], id, deliveries .. ':')
+    else
+      if from == KEYS[1] then
+        redis.call('ZREM', KEYS[1], id)
+      end
+      redis.call('ZADD', KEYS[2], expires, id)
+      deliveries = deliveries + 1
+      redis.call('HSET', KEYS[4], id, deliveries .. ':' .. token)
+      out[#out + 1] = id
+      out[#out + 1] = payload
+      out[#out + 1] = deliveries
+      taken = taken + 1
+    end
+  end
+end
+return out
