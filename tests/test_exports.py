@@ -1,0 +1,26 @@
+import aioredisjobqueue
+
+
+def test_all_is_exactly_the_public_surface() -> None:
+    public = {name for name in dir(aioredisjobqueue) if not name.startswith("_")}
+    assert set(aioredisjobqueue.__all__) == public
+    assert sorted(aioredisjobqueue.__all__) == [
+        "DeadLetter",
+        "DuplicateJobError",
+        "Job",
+        "JobQueueError",
+        "LockLostError",
+        "QueueStats",
+        "RedisJobQueue",
+        "job_id",
+    ]
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    for name in aioredisjobqueue.__all__:
+        assert getattr(aioredisjobqueue, name).__doc__, name
+
+
+def test_errors_share_one_root() -> None:
+    assert issubclass(aioredisjobqueue.DuplicateJobError, aioredisjobqueue.JobQueueError)
+    assert issubclass(aioredisjobqueue.LockLostError, aioredisjobqueue.JobQueueError)

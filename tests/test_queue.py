@@ -1,0 +1,391 @@
+"""The queue's contract, on a real redis-server and on fakeredis alike."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import MakeQueue
+from redis_server import RedisServer
+
+from aioredisjobqueue import DuplicateJobError, Job, LockLostError, RedisJobQueue, job_id
+
+
+async def test_put_returns_the_content_id(queue: RedisJobQueue) -> None:
+    assert await queue.put({"to": "a@b.c", "n": 1}) == job_id({"n": 1, "to": "a@b.c"})
+
+
+async def test_get_returns_the_payload_locked(queue: RedisJobQueue) -> None:
+    await queue.put({"to": "a@b.c"})
+    job = await queue.get(lock_timeout=5000)
+    assert job is not None
+    assert job.payload == {"to": "a@b.c"}
+    assert job.get() == {"to": "a@b.c"}
+    assert job.id == job_id({"to": "a@b.c"})
+    assert job.deliveries == 1
+    assert job.queue is queue
+    assert (await queue.stats()).locked == 1
+
+
+async def test_get_on_an_empty_queue_returns_none_at_once(queue: RedisJobQueue) -> None:
+    assert await queue.get() is None
+    assert await queue.get_many(10) == []
+
+
+async def test_equal_content_cannot_be_queued_twice(queue: RedisJobQueue) -> None:
+    first = await queue.put({"a": 1, "b": [1, 2]})
+    with pytest.raises(DuplicateJobError) as caught:
+        await queue.put({"b": [1, 2], "a": 1})
+    assert caught.value.job_id == first
+    assert caught.value.queue_name == queue.name
+    assert (await queue.stats()).ready == 1
+
+
+async def test_a_rejected_duplicate_keeps_its_place_in_line(queue: RedisJobQueue) -> None:
+    await queue.put("first")
+    await queue.put("second")
+    with pytest.raises(DuplicateJobError):
+        await queue.put("first")
+    jobs = await queue.get_many(2)
+    assert [j.payload for j in jobs] == ["first", "second"]
+
+
+async def test_duplicate_while_locked_and_put_again_after_complete(queue: RedisJobQueue) -> None:
+    await queue.put("x")
+    job = await queue.get()
+    assert job is not None
+    with pytest.raises(DuplicateJobError):
+        await queue.put("x")
+    await job.complete()
+    assert await queue.put("x") == job.id
+
+
+async def test_jobs_come_out_in_the_order_they_went_in(queue: RedisJobQueue) -> None:
+    for i in range(5):
+        await queue.put(i)
+    await queue.put_many([5, 6, 7, 8, 9])
+    taken = [j.payload for j in await queue.get_many(100)]
+    assert taken == list(range(10))
+
+
+async def test_put_many_reports_duplicates_as_none(queue: RedisJobQueue) -> None:
+    await queue.put("queued")
+    ids = await queue.put_many(["a", "queued", "b", "a", {"k": 1}])
+    assert ids == [job_id("a"), None, job_id("b"), None, job_id({"k": 1})]
+    assert (await queue.stats()).ready == 4
+    assert await queue.put_many([]) == []
+
+
+async def test_a_bad_payload_in_put_many_queues_nothing(queue: RedisJobQueue) -> None:
+    with pytest.raises(TypeError, match=r"payloads\[1\]"):
+        await queue.put_many(["ok", {1, 2}])
+    assert (await queue.stats()).total == 0
+
+
+async def test_a_locked_job_is_not_handed_out_again(make_queue: MakeQueue) -> None:
+    a, b = make_queue(), make_queue()
+    await a.put("only")
+    assert await a.get(lock_timeout=5000) is not None
+    assert await b.get(lock_timeout=5000) is None
+    assert await a.get(lock_timeout=5000) is None
+
+
+async def test_an_expired_lock_lets_another_consumer_take_the_job(make_queue: MakeQueue) -> None:
+    a, b = make_queue(), make_queue()
+    await a.put("job")
+    first = await a.get(lock_timeout=50)
+    assert first is not None
+    await asyncio.sleep(0.15)
+    assert (await b.stats()).ready == 1
+    second = await b.get(lock_timeout=5000)
+    assert second is not None
+    assert second.id == first.id
+    assert second.deliveries == 2
+
+
+async def test_complete_removes_the_job_for_good(queue: RedisJobQueue) -> None:
+    await queue.put("job")
+    job = await queue.get(lock_timeout=50)
+    assert job is not None
+    await job.complete()
+    await asyncio.sleep(0.1)
+    assert await queue.get() is None
+    assert (await queue.stats()).total == 0
+
+
+async def test_late_complete_raises_lock_lost_and_leaves_the_new_holder(
+    make_queue: MakeQueue,
+) -> None:
+    a, b = make_queue(), make_queue()
+    await a.put("job")
+    stale = await a.get(lock_timeout=50)
+    assert stale is not None
+    await asyncio.sleep(0.12)
+    holder = await b.get(lock_timeout=5000)
+    assert holder is not None
+    with pytest.raises(LockLostError) as caught:
+        await stale.complete()
+    assert caught.value.job_id == stale.id
+    with pytest.raises(LockLostError):
+        await stale.extend(lock_timeout=5000)
+    with pytest.raises(LockLostError):
+        await stale.release()
+    stats = await b.stats()
+    assert (stats.locked, stats.ready) == (1, 0)
+    await holder.complete()
+    assert (await b.stats()).total == 0
+
+
+async def test_complete_twice_raises_lock_lost(queue: RedisJobQueue) -> None:
+    await queue.put("job")
+    job = await queue.get()
+    assert job is not None
+    await queue.complete(job)
+    with pytest.raises(LockLostError):
+        await queue.complete(job)
+
+
+async def test_complete_after_expiry_succeeds_while_nobody_took_it(queue: RedisJobQueue) -> None:
+    await queue.put("job")
+    job = await queue.get(lock_timeout=30)
+    assert job is not None
+    await asyncio.sleep(0.08)
+    await job.complete()
+    assert (await queue.stats()).total == 0
+
+
+async def test_extend_keeps_the_lock_past_its_first_expiry(make_queue: MakeQueue) -> None:
+    a, b = make_queue(), make_queue()
+    await a.put("job")
+    job = await a.get(lock_timeout=100)
+    assert job is not None
+    await job.extend(lock_timeout=5000)
+    await asyncio.sleep(0.2)
+    assert await b.get() is None
+    await job.complete()
+
+
+async def test_release_makes_the_job_due_again_at_once(make_queue: MakeQueue) -> None:
+    a, b = make_queue(), make_queue()
+    await a.put("job")
+    job = await a.get(lock_timeout=60_000)
+    assert job is not None
+    await job.release()
+    again = await b.get()
+    assert again is not None
+    assert again.id == job.id
+    assert again.deliveries == 2
+    with pytest.raises(LockLostError):
+        await job.complete()
+
+
+async def test_release_with_delay_holds_the_job_back(queue: RedisJobQueue) -> None:
+    await queue.put("job")
+    job = await queue.get(lock_timeout=60_000)
+    assert job is not None
+    await queue.release(job, delay=0.2)
+    assert await queue.get() is None
+    stats = await queue.stats()
+    assert (stats.delayed, stats.locked) == (1, 0)
+    await asyncio.sleep(0.3)
+    again = await queue.get()
+    assert again is not None
+    assert again.deliveries == 2
+
+
+async def test_delayed_job_waits_and_stays_unique(queue: RedisJobQueue) -> None:
+    await queue.put("now")
+    await queue.put("later", delay=0.25)
+    with pytest.raises(DuplicateJobError):
+        await queue.put("later")
+    stats = await queue.stats()
+    assert (stats.ready, stats.delayed) == (1, 1)
+    assert [j.payload for j in await queue.get_many(10)] == ["now"]
+    await asyncio.sleep(0.35)
+    late = await queue.get()
+    assert late is not None
+    assert late.payload == "later"
+
+
+async def test_get_many_takes_at_most_count(queue: RedisJobQueue) -> None:
+    await queue.put_many(range(10))
+    first = await queue.get_many(4, lock_timeout=5000)
+    rest = await queue.get_many(100, lock_timeout=5000)
+    assert [j.payload for j in first] == [0, 1, 2, 3]
+    assert [j.payload for j in rest] == [4, 5, 6, 7, 8, 9]
+    assert len({j.token for j in first}) == 1
+    assert first[0].token != rest[0].token
+
+
+async def test_jobs_delivered_max_deliveries_times_go_to_the_dead_letters(
+    make_queue: MakeQueue,
+) -> None:
+    queue = make_queue(max_deliveries=2)
+    await queue.put({"poison": True})
+    for expected in (1, 2):
+        job = await queue.get(lock_timeout=30)
+        assert job is not None
+        assert (job.payload, job.deliveries) == ({"poison": True}, expected)
+        await asyncio.sleep(0.06)
+    await queue.put("fine")
+    fine = await queue.get(lock_timeout=5000)
+    assert fine is not None
+    assert fine.payload == "fine"
+    assert await queue.get() is None
+    assert (await queue.stats()).dead == 1
+    (dead,) = await queue.dead_letters()
+    assert (dead.id, dead.payload, dead.deliveries) == (
+        job_id({"poison": True}),
+        {"poison": True},
+        2,
+    )
+    assert dead.died_at > 1.7e9
+    with pytest.raises(DuplicateJobError):
+        await queue.put({"poison": True})
+
+
+async def test_release_after_the_last_delivery_dead_letters_at_once(make_queue: MakeQueue) -> None:
+    queue = make_queue(max_deliveries=1)
+    await queue.put("job")
+    job = await queue.get()
+    assert job is not None
+    await job.release()
+    stats = await queue.stats()
+    assert (stats.dead, stats.ready) == (1, 0)
+
+
+async def test_requeue_dead_puts_jobs_back_with_fresh_deliveries(make_queue: MakeQueue) -> None:
+    queue = make_queue(max_deliveries=1)
+    await queue.put_many(["a", "b", "c"])
+    for job in await queue.get_many(3):
+        await job.release()
+    assert [d.payload for d in await queue.dead_letters()] == ["a", "b", "c"]
+    assert [d.payload for d in await queue.dead_letters(limit=2)] == ["a", "b"]
+    assert await queue.requeue_dead([job_id("b"), "no-such-id"]) == 1
+    assert await queue.requeue_dead([]) == 0
+    job = await queue.get()
+    assert job is not None
+    assert (job.payload, job.deliveries) == ("b", 1)
+    assert await queue.requeue_dead() == 2
+    assert [j.payload for j in await queue.get_many(5)] == ["a", "c"]
+    assert (await queue.stats()).dead == 0
+
+
+async def test_consume_yields_jobs_put_while_it_waits(queue: RedisJobQueue) -> None:
+    seen: list[str] = []
+
+    async def consumer() -> None:
+        async for job in queue.consume(lock_timeout=5000, min_interval=0.005, max_interval=0.05):
+            seen.append(job.payload)
+            await job.complete()
+            if len(seen) == 3:
+                return
+
+    task = asyncio.create_task(consumer())
+    await asyncio.sleep(0.1)
+    for item in ("a", "b", "c"):
+        await queue.put(item)
+        await asyncio.sleep(0.02)
+    await asyncio.wait_for(task, 5)
+    assert seen == ["a", "b", "c"]
+
+
+async def test_async_for_over_the_queue_consumes(queue: RedisJobQueue) -> None:
+    await queue.put_many([1, 2])
+    got = []
+    async for job in queue:
+        got.append(job.payload)
+        await job.complete()
+        if len(got) == 2:
+            break
+    assert got == [1, 2]
+
+
+async def test_consume_backs_off_when_idle(
+    queue: RedisJobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = 0
+    real_get = queue.get_many
+
+    async def counting_get_many(count: int, *, lock_timeout: float = 1000) -> list[Job]:
+        nonlocal calls
+        calls += 1
+        return await real_get(count, lock_timeout=lock_timeout)
+
+    monkeypatch.setattr(queue, "get_many", counting_get_many)
+
+    async def consume() -> None:
+        async for _ in queue.consume(min_interval=0.001, max_interval=0.1):
+            pass
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(1.0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # at the 1 ms minimum it would poll up to a thousand times; backing off towards
+    # 100 ms (mean 50 ms) it polls a few dozen times at most
+    assert 3 <= calls <= 60
+
+
+async def test_a_cancelled_consumer_releases_nothing_it_handed_out(queue: RedisJobQueue) -> None:
+    await queue.put("job")
+    got: list[Job] = []
+
+    async def consume() -> None:
+        async for job in queue.consume(lock_timeout=60_000, min_interval=0.001):
+            got.append(job)
+            await asyncio.sleep(10)
+
+    task = asyncio.create_task(consume())
+    while not got:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # the job it handed out stays locked by its holder, who may still complete it
+    assert (await queue.stats()).locked == 1
+    await got[0].complete()
+
+
+async def test_stats_counts_each_state(make_queue: MakeQueue) -> None:
+    queue = make_queue(max_deliveries=1)
+    await queue.put_many(["r1", "r2", "l1", "dead"])
+    await queue.put("d1", delay=60)
+    jobs = await queue.get_many(2, lock_timeout=60_000)  # r1, r2
+    await jobs[0].release()  # r1 -> dead (max_deliveries=1)
+    stats = await queue.stats()
+    assert (stats.ready, stats.locked, stats.delayed, stats.dead) == (2, 1, 1, 1)
+    assert stats.total == 5
+
+
+async def test_queues_with_different_names_are_separate(make_queue: MakeQueue) -> None:
+    a, b = make_queue("queue-a-" + make_queue().name), make_queue("queue-b-" + make_queue().name)
+    await a.put("same")
+    await b.put("same")
+    job = await b.get()
+    assert job is not None
+    await job.complete()
+    assert (await a.stats()).ready == 1
+
+
+async def test_client_clock_plays_no_part(
+    redis_server: RedisServer, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the real server only: fakeredis's server clock is this process's clock
+    import time
+
+    a = RedisJobQueue(queue_name, url=redis_server.url)
+    b = RedisJobQueue(queue_name, url=redis_server.url)
+    await a.put("locked")
+    await a.put("delayed", delay=60)
+    assert await a.get(lock_timeout=60_000) is not None
+    hour = 3600.0
+    real_time, real_monotonic = time.time, time.monotonic
+    monkeypatch.setattr(time, "time", lambda: real_time() + hour)
+    monkeypatch.setattr(time, "monotonic", lambda: real_monotonic() + hour)
+    assert await b.get() is None
+    stats = await b.stats()
+    assert (stats.locked, stats.delayed) == (1, 1)
+    await a.aclose()
+    await b.aclose()
