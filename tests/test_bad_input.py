@@ -165,7 +165,7 @@ async def test_bad_consume_intervals_are_refused(
 async def test_bad_counts_are_refused(queue: RedisJobQueue) -> None:
     with pytest.raises(ValueError, match="count must be >= 1, got 0"):
         await queue.get_many(0)
-    with pytest.raises(TypeError, match="count must be an int, got 2.5"):
+    with pytest.raises(TypeError, match=r"count must be an int, got 2\.5"):
         await queue.get_many(2.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="limit must be >= 1, got 0"):
         await queue.dead_letters(limit=0)

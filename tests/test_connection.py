@@ -98,7 +98,7 @@ async def test_every_key_of_a_queue_shares_its_hash_tag(real_queue: RedisJobQueu
     queue = RedisJobQueue(real_queue.name, redis=real_queue.redis, max_deliveries=1)
     await queue.put_many(["a", "b", "c"])
     await queue.put("d", delay=60)
-    a, b = await queue.get_many(2, lock_timeout=60_000)
+    a, _ = await queue.get_many(2, lock_timeout=60_000)
     await a.release()
     keys = [k.decode() async for k in queue.redis.scan_iter(match=f"ajq:{{{queue.name}}}:*")]
     assert sorted(keys) == sorted(queue.keys.all())

@@ -331,15 +331,16 @@ async def test_consume_backs_off_when_idle(
 async def test_a_cancelled_consumer_releases_nothing_it_handed_out(queue: RedisJobQueue) -> None:
     await queue.put("job")
     got: list[Job] = []
+    handed_out = asyncio.Event()
 
     async def consume() -> None:
         async for job in queue.consume(lock_timeout=60_000, min_interval=0.001):
             got.append(job)
+            handed_out.set()
             await asyncio.sleep(10)
 
     task = asyncio.create_task(consume())
-    while not got:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(handed_out.wait(), 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
