@@ -5,6 +5,7 @@ ajq:{NAME}:locked    zset  id -> time (µs) its lock expires; due again after th
 ajq:{NAME}:payloads  hash  id -> canonical JSON, for every job in the queue (dead ones too)
 ajq:{NAME}:state     hash  id -> "DELIVERIES:TOKEN" (TOKEN empty when unlocked), once delivered
 ajq:{NAME}:dead      zset  id -> time (µs) it was dead-lettered
+ajq:{NAME}:wake      pub/sub channel: a job became due now, so sleeping consumers look
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ class QueueKeys:
     def dead(self) -> str:
         return self.prefix + "dead"
 
+    @property
+    def wake(self) -> str:
+        """The pub/sub channel on which the scripts announce jobs that are due now."""
+        return self.prefix + "wake"
+
     def all(self) -> tuple[str, str, str, str, str]:
-        """Every key of the queue, in the order the scripts take them."""
+        """Every key of the queue (the wake channel is no key)."""
         return (self.waiting, self.locked, self.payloads, self.state, self.dead)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -16,10 +17,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import _args, _codec
 from ._backoff import backoff
+from ._batch import Batcher
 from ._errors import DuplicateJobError, LockLostError
 from ._job import Job
 from ._keys import QueueKeys, validate_queue_name
-from ._scripts import Scripts
+from ._pipe import Pipe
+from ._scripts import Delivery, Scripts
+from ._wake import Waker
 
 __all__ = ["DeadLetter", "QueueStats", "RedisJobQueue"]
 
@@ -30,6 +34,10 @@ DEFAULT_MAX_CONNECTIONS = 32
 # Errors after which a consumer waits and tries again: the connection dropped, timed
 # out, or Redis is restarting (BusyLoadingError is a ConnectionError).
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+# How many calls of one kind at most share a round trip.
+_BATCH_ITEMS = 256
+# Lock timeouts for which get() calls are batched (each has its own batcher).
+_GET_BATCHERS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +153,19 @@ class RedisJobQueue:
             self._redis = Redis(connection_pool=pool)
             self._owns_client = True
         self._keys = QueueKeys(self._name)
-        self._scripts = Scripts(self._redis, self._keys)
+        # the queue's own pool: its script calls share one pipelined connection of it
+        self._pipe = Pipe(self._redis.connection_pool) if self._owns_client else None
+        self._scripts = Scripts(self._redis, self._keys, self._pipe)
+        self._put_batcher: Batcher[tuple[str, bytes, int], bool] = Batcher(
+            self._scripts.put, max_items=_BATCH_ITEMS
+        )
+        self._complete_batcher: Batcher[tuple[str, str], bool] = Batcher(
+            self._scripts.complete, max_items=_BATCH_ITEMS
+        )
+        self._get_batchers: dict[int, Batcher[int, list[Delivery]]] = {}
+        pool_size = getattr(getattr(self._redis, "connection_pool", None), "max_connections", 2)
+        # the subscription holds a connection of its own: never the pool's last one
+        self._waker = Waker(self._redis if pool_size >= 2 else None, self._keys.wake)
 
     @property
     def name(self) -> str:
@@ -163,7 +183,17 @@ class RedisJobQueue:
         return self._keys
 
     async def aclose(self) -> None:
-        """Close the connection pool the queue made; a client given as ``redis`` stays open."""
+        """Close the connection pool the queue made; a client given as ``redis`` stays open.
+
+        Calls still batched are sent first, and the wake-up subscription stops.
+        """
+        await self._waker.aclose()
+        await self._put_batcher.aclose()
+        await self._complete_batcher.aclose()
+        for batcher in self._get_batchers.values():
+            await batcher.aclose()
+        if self._pipe is not None:
+            await self._pipe.aclose()
         if self._owns_client:
             await self._redis.aclose()
             await self._redis.connection_pool.disconnect()
@@ -199,8 +229,7 @@ class RedisJobQueue:
         delay_us = _args.delay_us(delay)
         text = self._encode(payload)
         job_id = _codec.id_of(text)
-        (added,) = await self._scripts.put(delay_us, [(job_id, text)])
-        if not added:
+        if not await self._put_batcher.submit((job_id, text, delay_us)):
             raise DuplicateJobError(queue_name=self._name, job_id=job_id)
         return job_id
 
@@ -213,7 +242,7 @@ class RedisJobQueue:
         """
         delay_us = _args.delay_us(delay)
         ids: list[str] = []
-        batch: dict[str, bytes] = {}
+        batch: dict[str, tuple[str, bytes, int]] = {}
         for index, payload in enumerate(payloads):
             try:
                 text = self._encode(payload)
@@ -221,12 +250,10 @@ class RedisJobQueue:
                 raise type(exc)(f"payloads[{index}]: {exc}") from None
             job_id = _codec.id_of(text)
             ids.append(job_id)
-            batch.setdefault(job_id, text)
+            batch.setdefault(job_id, (job_id, text, delay_us))
         if not batch:
             return []
-        added = dict(
-            zip(batch, await self._scripts.put(delay_us, list(batch.items())), strict=True)
-        )
+        added = dict(zip(batch, await self._scripts.put(list(batch.values())), strict=True))
         result: list[str | None] = []
         for job_id in ids:
             if added.get(job_id):
@@ -254,14 +281,42 @@ class RedisJobQueue:
         """
         _args.positive_int(count, "count")
         lock_ms = _args.lock_ms(lock_timeout)
-        token = secrets.token_hex(8)
-        deliveries = await self._scripts.get(count, lock_ms, token, self._max_deliveries)
-        return [Job(self, d.id, _codec.decode(d.payload), d.deliveries, token) for d in deliveries]
+        batcher = self._get_batchers.get(lock_ms)
+        if batcher is None and len(self._get_batchers) < _GET_BATCHERS:
+            batcher = self._get_batchers[lock_ms] = Batcher(
+                self._get_sender(lock_ms), max_items=_BATCH_ITEMS, orphan=self._hand_back
+            )
+        if batcher is None:
+            deliveries = await self._get_sender(lock_ms)([count])
+            taken = deliveries[0]
+        else:
+            taken = await batcher.submit(count)
+        return [Job(self, d.id, _codec.decode(d.payload), d.deliveries, d.token) for d in taken]
+
+    def _get_sender(self, lock_ms: int) -> Callable[[list[int]], Awaitable[list[list[Delivery]]]]:
+        """One get.lua call for several callers at once: each gets its count, in order."""
+
+        async def send(counts: list[int]) -> list[list[Delivery]]:
+            taken = await self._scripts.get(
+                sum(counts), lock_ms, secrets.token_hex(8), self._max_deliveries
+            )
+            shares, start = [], 0
+            for count in counts:
+                shares.append(taken[start : start + count])
+                start += count
+            return shares
+
+        return send
+
+    async def _hand_back(self, taken: list[Delivery]) -> None:
+        """Release jobs taken for a caller that was cancelled before it got them."""
+        for d in taken:
+            with contextlib.suppress(*_TRANSIENT):  # else its lock expires by itself
+                await self._scripts.release(d.id, d.token, 0, 0)
 
     async def complete(self, job: Job) -> None:
         """Remove ``job`` for good. Raises ``LockLostError`` if another consumer holds it now."""
-        (done,) = await self._scripts.complete([(job.id, job.token)])
-        if not done:
+        if not await self._complete_batcher.submit((job.id, job.token)):
             raise LockLostError(queue_name=self._name, job_id=job.id, action="complete")
 
     async def extend(self, job: Job, *, lock_timeout: float) -> None:
@@ -313,31 +368,36 @@ class RedisJobQueue:
             )
         idle = 0
         failures = 0
-        while True:
-            try:
-                job = await self.get(lock_ms)
-            except _TRANSIENT as exc:
+        self._waker.acquire()
+        try:
+            while True:
+                signal = self._waker.signal()
+                try:
+                    job = await self.get(lock_ms)
+                except _TRANSIENT as exc:
+                    if _cancelling():
+                        raise asyncio.CancelledError from exc
+                    if failures == 0:
+                        logger.warning("queue %r: Redis unavailable, retrying: %r", self._name, exc)
+                    delay = backoff(failures, base=low, cap=high, floor=low)
+                    failures += 1
+                    await asyncio.sleep(delay)
+                    continue
                 if _cancelling():
-                    raise asyncio.CancelledError from exc
-                if failures == 0:
-                    logger.warning("queue %r: Redis unavailable, retrying: %r", self._name, exc)
-                delay = backoff(failures, base=low, cap=high, floor=low)
-                failures += 1
-                await asyncio.sleep(delay)
-                continue
-            if _cancelling():
-                if job is not None:
-                    await self._release_quietly(job)
-                raise asyncio.CancelledError
-            if failures:
-                logger.info("queue %r: Redis reachable again", self._name)
-                failures = 0
-            if job is None:
-                await asyncio.sleep(backoff(idle, base=low, cap=high, floor=low))
-                idle += 1
-                continue
-            idle = 0
-            yield job
+                    if job is not None:
+                        await self._release_quietly(job)
+                    raise asyncio.CancelledError
+                if failures:
+                    logger.info("queue %r: Redis reachable again", self._name)
+                    failures = 0
+                if job is None:
+                    await self._waker.wait(signal, backoff(idle, base=low, cap=high, floor=low))
+                    idle += 1
+                    continue
+                idle = 0
+                yield job
+        finally:
+            await self._waker.release()
 
     def __aiter__(self) -> AsyncIterator[Job]:
         """``async for job in queue`` is ``consume()`` with its defaults."""

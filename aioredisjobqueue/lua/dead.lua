@@ -1,14 +1,14 @@
 -- dead: list dead-lettered jobs, oldest first.
--- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] payloads hash, KEYS[4] state hash, KEYS[5] dead zset
+-- KEYS[1] payloads hash, KEYS[2] state hash, KEYS[3] dead zset
 -- ARGV[1] index of the last entry to list (-1: all)
 -- returns a flat array: job id, payload, deliveries, dead-lettered at (µs, server clock) per job
-local entries = redis.call('ZRANGE', KEYS[5], 0, ARGV[1], 'WITHSCORES')
+local entries = redis.call('ZRANGE', KEYS[3], 0, ARGV[1], 'WITHSCORES')
 local out = {}
 for i = 1, #entries, 2 do
   local id = entries[i]
-  local state = redis.call('HGET', KEYS[4], id)
+  local state = redis.call('HGET', KEYS[2], id)
   out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
+  out[#out + 1] = redis.call('HGET', KEYS[1], id) or ''
   out[#out + 1] = state and tonumber(string.match(state, '^(%d+):')) or 0
   out[#out + 1] = entries[i + 1]
 end

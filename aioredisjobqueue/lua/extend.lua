@@ -1,13 +1,13 @@
 -- extend: move the lock expiry of a job its token holds.
--- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] payloads hash, KEYS[4] state hash, KEYS[5] dead zset
+-- KEYS[1] locked zset, KEYS[2] state hash
 -- ARGV[1] job id, ARGV[2] token, ARGV[3] lock timeout in ms from now
 -- returns 1 if the lock now expires ARGV[3] ms from now, 0 if the token does not hold the job
 -- (a lock that expired but that no other consumer took yet still holds)
-local state = redis.call('HGET', KEYS[4], ARGV[1])
+local state = redis.call('HGET', KEYS[2], ARGV[1])
 if not state or string.match(state, '^%d+:(.*)$') ~= ARGV[2] then
   return 0
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]) * 1000, ARGV[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]) * 1000, ARGV[1])
 return 1

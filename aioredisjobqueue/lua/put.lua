@@ -1,20 +1,28 @@
--- put: add jobs whose id is not in the queue yet.
--- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] payloads hash, KEYS[4] state hash, KEYS[5] dead zset
--- ARGV[1] delay in microseconds (>= 0), then pairs: ARGV[2k] job id, ARGV[2k+1] canonical JSON
--- returns an array with one integer per pair: 1 if queued, 0 if that id is already in the queue
+-- put: add jobs whose id is not in the queue yet; wake sleeping consumers.
+-- KEYS[1] waiting zset, KEYS[2] payloads hash
+-- ARGV[1] wake channel, then triples: ARGV[3k-1] job id, ARGV[3k] canonical JSON,
+-- ARGV[3k+1] delay in microseconds (>= 0)
+-- returns an array with one integer per triple: 1 if queued, 0 if that id is already in the queue
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local at = now + tonumber(ARGV[1])
-local n = (#ARGV - 1) / 2
+local n = (#ARGV - 1) / 3
 local added = {}
+local due_now = false
 for i = 1, n do
-  local id = ARGV[2 * i]
-  if redis.call('HSETNX', KEYS[3], id, ARGV[2 * i + 1]) == 1 then
-    -- the jobs of one batch score a microsecond apart, in order, the last at `at`
-    redis.call('ZADD', KEYS[1], at - (n - i), id)
+  local id = ARGV[3 * i - 1]
+  if redis.call('HSETNX', KEYS[2], id, ARGV[3 * i]) == 1 then
+    local delay = tonumber(ARGV[3 * i + 1])
+    -- the jobs of one call score a microsecond apart, in order, so a batch keeps its order
+    redis.call('ZADD', KEYS[1], now + delay - (n - i), id)
     added[i] = 1
+    if delay == 0 then
+      due_now = true
+    end
   else
     added[i] = 0
   end
+end
+if due_now then
+  redis.pcall('PUBLISH', ARGV[1], '')
 end
 return added

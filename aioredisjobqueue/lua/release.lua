@@ -1,10 +1,10 @@
 -- release: give back a job its token holds, without completing it.
--- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] payloads hash, KEYS[4] state hash, KEYS[5] dead zset
+-- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] state hash, KEYS[4] dead zset
 -- ARGV[1] job id, ARGV[2] token, ARGV[3] delay in microseconds before it is due again,
--- ARGV[4] max deliveries (0: no limit)
+-- ARGV[4] max deliveries (0: no limit), ARGV[5] wake channel (published to when due at once)
 -- returns 1 if the job waits again, 2 if it went to the dead set (delivered max-deliveries
 -- times), 0 if the token does not hold the job
-local state = redis.call('HGET', KEYS[4], ARGV[1])
+local state = redis.call('HGET', KEYS[3], ARGV[1])
 if not state then
   return 0
 end
@@ -16,10 +16,13 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local max_deliveries = tonumber(ARGV[4])
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[4], ARGV[1], deliveries .. ':')
+redis.call('HSET', KEYS[3], ARGV[1], deliveries .. ':')
 if max_deliveries > 0 and tonumber(deliveries) >= max_deliveries then
-  redis.call('ZADD', KEYS[5], now, ARGV[1])
+  redis.call('ZADD', KEYS[4], now, ARGV[1])
   return 2
 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+if tonumber(ARGV[3]) == 0 then
+  redis.pcall('PUBLISH', ARGV[5], '')
+end
 return 1

@@ -1,20 +1,26 @@
 -- requeue_dead: put dead-lettered jobs back in the queue, due now, with no deliveries.
--- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] payloads hash, KEYS[4] state hash, KEYS[5] dead zset
--- ARGV: the job ids to requeue; none: every dead job
+-- KEYS[1] waiting zset, KEYS[2] state hash, KEYS[3] dead zset
+-- ARGV[1] wake channel, then the job ids to requeue; none: every dead job
 -- returns how many jobs were requeued
-local ids = ARGV
+local ids = {}
+for i = 2, #ARGV do
+  ids[i - 1] = ARGV[i]
+end
 if #ids == 0 then
-  ids = redis.call('ZRANGE', KEYS[5], 0, -1)
+  ids = redis.call('ZRANGE', KEYS[3], 0, -1)
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = 0
 for i = 1, #ids do
-  if redis.call('ZREM', KEYS[5], ids[i]) == 1 then
+  if redis.call('ZREM', KEYS[3], ids[i]) == 1 then
     n = n + 1
     -- in the order they died, the last due now
     redis.call('ZADD', KEYS[1], now - (#ids - i), ids[i])
-    redis.call('HDEL', KEYS[4], ids[i])
+    redis.call('HDEL', KEYS[2], ids[i])
   end
+end
+if n > 0 then
+  redis.pcall('PUBLISH', ARGV[1], '')
 end
 return n

@@ -1,5 +1,5 @@
 -- stats: count the jobs of a queue by state, by the server's clock.
--- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] payloads hash, KEYS[4] state hash, KEYS[5] dead zset
+-- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] dead zset
 -- no ARGV
 -- returns {ready, locked, delayed, dead}; a job whose lock expired counts as ready
 local t = redis.call('TIME')
@@ -7,4 +7,4 @@ local now = string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2]))
 local ready = redis.call('ZCOUNT', KEYS[1], '-inf', now) + redis.call('ZCOUNT', KEYS[2], '-inf', now)
 local locked = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
 local delayed = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
-return {ready, locked, delayed, redis.call('ZCARD', KEYS[5])}
+return {ready, locked, delayed, redis.call('ZCARD', KEYS[3])}

@@ -1,0 +1,127 @@
+"""Group commit: concurrent calls of one kind share one Redis round trip.
+
+A call made while no batch of its kind is in flight goes out at once, alone, so a caller
+that awaits one call at a time pays no added latency. Calls made while a batch is in flight
+wait for it and then go out together, at most ``max_items`` to a batch. There is at most
+one batch of a kind in flight, so under load each round trip carries everything that
+arrived during the previous one. Once calls have been seen to overlap, a call that finds
+nothing in flight waits one turn of the event loop before going out, so that the calls
+made in the same turn (consumers woken by one batch, say) share its round trip; the first
+batch of one call turns that off again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Generic, TypeVar
+
+__all__ = ["Batcher"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _Entry(Generic[T, R]):
+    __slots__ = ("future", "item")
+
+    def __init__(self, item: T, future: asyncio.Future[R]) -> None:
+        self.item = item
+        self.future = future
+
+
+class Batcher(Generic[T, R]):
+    """Send items through ``send`` (a list of items in, a list of results out, in order).
+
+    ``orphan`` receives a result whose caller was cancelled before it could take it (for
+    jobs taken by ``get``: release them). Batches after the first of a burst run as tasks
+    owned by the batcher; ``aclose()`` waits for them.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[list[T]], Awaitable[list[R]]],
+        *,
+        max_items: int,
+        orphan: Callable[[R], Coroutine[Any, Any, None]] | None = None,
+    ) -> None:
+        self._send = send
+        self._max_items = max_items
+        self._orphan = orphan
+        self._pending: list[_Entry[T, R]] = []
+        self._busy = False
+        self._overlap = False  # calls were seen to overlap lately
+        self._start_soon = False  # a batch start is scheduled for the next loop turn
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: T) -> R:
+        """Send ``item`` in the next batch and return its result."""
+        if not self._busy and not self._overlap:
+            # nothing in flight and nobody else around: go out now, alone
+            self._busy = True
+            try:
+                (result,) = await self._send([item])
+            finally:
+                self._busy = False
+                self._start_next()
+            return result
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append(_Entry(item, future))
+        if self._busy:
+            self._overlap = True
+        elif not self._start_soon:
+            self._start_soon = True
+            loop.call_soon(self._start_next)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # the result may have come in the same instant as the cancellation
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self._adopt(future.result())
+            raise
+
+    def _start_next(self) -> None:
+        self._start_soon = False
+        if self._busy or not self._pending:
+            return
+        batch = self._pending[: self._max_items]
+        del self._pending[: self._max_items]
+        self._overlap = len(batch) > 1 or bool(self._pending)
+        self._busy = True
+        task = asyncio.get_running_loop().create_task(self._run(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: list[_Entry[T, R]]) -> None:
+        try:
+            results = await self._send([entry.item for entry in batch])
+        except Exception as exc:
+            for entry in batch:
+                if not entry.future.done():
+                    entry.future.set_exception(exc)
+        except BaseException:
+            for entry in batch:
+                entry.future.cancel()
+            raise
+        else:
+            for entry, result in zip(batch, results, strict=True):
+                if entry.future.done():  # its caller was cancelled
+                    self._adopt(result)
+                else:
+                    entry.future.set_result(result)
+        finally:
+            self._busy = False
+            self._start_next()
+
+    def _adopt(self, result: R) -> None:
+        if self._orphan is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._orphan(result))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        """Wait for the batches and orphan hand-backs still running."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,110 @@
+"""Wake-ups: one shared subscription per queue object to the queue's wake channel.
+
+The scripts PUBLISH on the wake channel (by ``pcall``: a user whose ACL denies the channel
+still puts jobs) whenever a job becomes due at once (put, release
+with no delay, requeue). Idle ``consume()`` loops of one queue object wait on this
+subscription instead of only sleeping, so a new job is picked up within a round trip or
+two. A lost message (no subscription yet, a dropped connection) only delays a job until
+the next poll: the loops keep polling with backoff, so nothing depends on a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ._backoff import backoff
+
+__all__ = ["Waker"]
+
+logger = logging.getLogger("aioredisjobqueue")
+
+_LISTEN_TIMEOUT = 1.0  # seconds a read waits, so connection health checks still run
+
+
+class Waker:
+    """Signals waiting consumers of one queue object when its wake channel speaks.
+
+    The subscription runs while at least one consumer is registered (``acquire``/
+    ``release``); its task belongs to the Waker and is cancelled and awaited when the last
+    consumer leaves or the queue closes.
+    """
+
+    def __init__(self, client: Any, channel: str) -> None:
+        self._client = client
+        self._channel = channel
+        self._users = 0
+        self._task: asyncio.Task[None] | None = None
+        self._event = asyncio.Event()
+
+    def signal(self) -> asyncio.Event:
+        """The event the next wake-up sets. Take it *before* looking at the queue, so a
+        wake-up that comes while looking is not missed."""
+        return self._event
+
+    async def wait(self, signal: asyncio.Event, seconds: float) -> None:
+        """Wait until ``signal`` is set or ``seconds`` pass."""
+        if signal.is_set():
+            return
+        try:
+            async with asyncio.timeout(seconds):
+                await signal.wait()
+        except TimeoutError:
+            pass
+
+    def acquire(self) -> None:
+        """Register a consumer; starts the subscription for the first one."""
+        self._users += 1
+        if self._task is None and hasattr(self._client, "pubsub"):
+            self._task = asyncio.get_running_loop().create_task(self._listen())
+
+    async def release(self) -> None:
+        """Unregister a consumer; the last one out stops the subscription."""
+        self._users -= 1
+        if self._users == 0:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the subscription and wait until it has stopped."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+
+    def _wake(self) -> None:
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+    async def _listen(self) -> None:
+        failures = 0
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                # jobs may have become due while nobody listened
+                self._wake()
+                failures = 0
+                while True:
+                    message = await pubsub.get_message(timeout=_LISTEN_TIMEOUT)
+                    if message is not None:
+                        self._wake()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                logger.debug("wake-up subscription lost: %r", exc)
+            except ResponseError as exc:
+                # e.g. an ACL user without access to the channel: consumers poll instead
+                logger.info("no wake-ups on %s, polling only: %s", self._channel, exc)
+                return
+            finally:
+                await pubsub.aclose()
+            await asyncio.sleep(backoff(failures, base=0.05, cap=2.0, floor=0.05))
+            failures += 1
