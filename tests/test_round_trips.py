@@ -1,0 +1,178 @@
+"""How calls share round trips and connections: group commit, pipelining and wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import redis.asyncio as aioredis
+from conftest import MakeQueue
+from redis_server import RedisServer
+
+from aioredisjobqueue import RedisJobQueue, job_id
+
+
+async def _evalsha_calls(r: aioredis.Redis) -> int:
+    stats = await r.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_concurrent_puts_and_completes_share_script_calls(real_queue: RedisJobQueue) -> None:
+    admin = real_queue.redis
+    before = await _evalsha_calls(admin)
+    ids = await asyncio.gather(*(real_queue.put({"n": n}) for n in range(200)))
+    assert sorted(ids) == sorted(job_id({"n": n}) for n in range(200))
+    puts = await _evalsha_calls(admin) - before - 1  # INFO-free count; minus nothing else
+    assert 1 <= puts <= 20
+    jobs = await real_queue.get_many(200, lock_timeout=30_000)
+    before = await _evalsha_calls(admin)
+    await asyncio.gather(*(job.complete() for job in jobs))
+    completes = await _evalsha_calls(admin) - before
+    assert 1 <= completes <= 20
+    assert (await real_queue.stats()).total == 0
+
+
+async def test_concurrent_gets_hand_out_each_job_once(queue: RedisJobQueue) -> None:
+    await queue.put_many(range(100))
+    taken = await asyncio.gather(*(queue.get(lock_timeout=30_000) for _ in range(150)))
+    jobs = [j for j in taken if j is not None]
+    assert sorted(j.payload for j in jobs) == list(range(100))
+    assert (await queue.stats()).locked == 100
+
+
+async def test_jobs_taken_for_cancelled_callers_are_given_back_at_once(
+    queue: RedisJobQueue,
+) -> None:
+    await queue.put_many(range(60))
+    for _ in range(5):
+        tasks = [asyncio.create_task(queue.get(lock_timeout=60_000)) for _ in range(30)]
+        await asyncio.sleep(0)
+        for task in tasks[1::2]:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for job in results:
+            if not isinstance(job, BaseException) and job is not None:
+                await job.complete()
+    # jobs taken for the cancelled callers come back at once, not after their 60 s locks
+    deadline = time.monotonic() + 5
+    while (stats := await queue.stats()).locked and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert stats.locked == 0
+    assert stats.ready == stats.total
+
+
+async def test_an_idle_consumer_is_woken_by_a_put(make_queue: MakeQueue) -> None:
+    consumer_queue, producer_queue = make_queue(), make_queue()
+    got = asyncio.Event()
+    polls = 0
+    real_get_many = consumer_queue.get_many
+
+    async def counting_get_many(count: int, *, lock_timeout: float = 1000) -> list:  # type: ignore[type-arg]
+        nonlocal polls
+        polls += 1
+        return await real_get_many(count, lock_timeout=lock_timeout)
+
+    consumer_queue.get_many = counting_get_many  # type: ignore[method-assign]
+
+    async def consume() -> None:
+        async for job in consumer_queue.consume(min_interval=2.0, max_interval=10.0):
+            await job.complete()
+            got.set()
+
+    task = asyncio.create_task(consume())
+    try:
+        # it polls, finds nothing and sleeps 2 s or more (its subscription coming up wakes
+        # it for one more look, in case a job came before it listened)
+        await asyncio.sleep(0.3)
+        assert polls in (1, 2)
+        idle_polls = polls
+        put_at = time.monotonic()
+        await producer_queue.put("wake up")
+        await asyncio.wait_for(got.wait(), 1.5)
+        # far sooner than its next poll
+        assert time.monotonic() - put_at < 1.5
+        assert polls <= idle_polls + 2  # the look that found it, and the next at once
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_consume_without_channel_access_falls_back_to_polling(
+    redis_server: RedisServer, queue_name: str
+) -> None:
+    async with aioredis.Redis(port=redis_server.port) as admin:
+        # a Redis 7 user with keys and commands but no pub/sub channels
+        await admin.acl_setuser(
+            "nochan",
+            enabled=True,
+            passwords=["+pw"],
+            keys=["*"],
+            commands=["+@all"],
+            reset_channels=True,
+        )
+        try:
+            url = f"redis://nochan:pw@127.0.0.1:{redis_server.port}/0"
+            async with RedisJobQueue(queue_name, url=url) as queue:
+                await queue.put("first")
+                seen = []
+                async for job in queue.consume(min_interval=0.01, max_interval=0.05):
+                    seen.append(job.payload)
+                    await job.complete()
+                    if job.payload == "first":
+                        await queue.put("second")
+                    else:
+                        break
+                assert seen == ["first", "second"]
+        finally:
+            await admin.acl_deluser("nochan")
+
+
+async def test_one_pipelined_connection_serves_many_concurrent_calls(
+    redis_server: RedisServer, queue_name: str
+) -> None:
+    url = f"{redis_server.url}?client_name=pipe-{queue_name}"
+    async with RedisJobQueue(queue_name, url=url, max_connections=2) as queue:
+        await asyncio.gather(*(queue.put(n) for n in range(500)))
+        await asyncio.gather(*(queue.stats() for _ in range(50)))
+        async with aioredis.Redis(port=redis_server.port) as admin:
+            ours = [c for c in await admin.client_list() if c["name"] == f"pipe-{queue_name}"]
+        assert len(ours) == 1
+        assert (await queue.stats()).ready == 500
+
+
+async def test_a_call_cancelled_in_flight_leaves_the_connection_in_step(
+    real_queue: RedisJobQueue,
+) -> None:
+    await real_queue.put_many(range(200))
+    for n in range(50):
+        task = asyncio.create_task(real_queue.stats())
+        for _ in range(n % 3):
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        # every later reply still belongs to its own call
+        stats = await real_queue.stats()
+        assert (stats.ready, stats.total) == (200 + n, 200 + n)
+        assert await real_queue.put_many([f"x{n}"]) == [job_id(f"x{n}")]
+        job = await real_queue.get_many(1, lock_timeout=30_000)
+        await job[0].release()
+
+
+async def test_a_killed_connection_fails_calls_in_flight_and_the_next_call_reconnects(
+    redis_server: RedisServer, queue_name: str
+) -> None:
+    url = f"{redis_server.url}?client_name=kill-{queue_name}"
+    async with RedisJobQueue(queue_name, url=url) as queue:
+        await queue.put("before")
+        async with aioredis.Redis(port=redis_server.port) as admin:
+            killed = await admin.client_kill_filter(skipme=True, _type="normal")
+            assert killed >= 1
+        # a call that was already on its way when the kill came may fail with it; then
+        # the queue connects again by itself
+        with contextlib.suppress(aioredis.ConnectionError):
+            await queue.stats()
+        stats = await queue.stats()
+        assert stats.ready == 1
+        await queue.put("after")
+        assert (await queue.stats()).ready == 2
