@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["delay_us", "lock_ms", "positive_int", "positive_seconds"]
+__all__ = ["delay_us", "job_id", "lock_ms", "positive_int", "positive_seconds"]
 
 
 def _number(name: str, value: object) -> float:
@@ -47,3 +47,13 @@ def positive_int(value: object, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value!r}")
     return value
+
+
+def job_id(value: object, name: str) -> str:
+    """A job id: 32 hex digits (any case), returned in lower case."""
+    if isinstance(value, str) and len(value) == 32:
+        try:
+            return bytes.fromhex(value).hex()
+        except ValueError:
+            pass
+    raise ValueError(f"{name} must be a job id (32 hex digits), got {value!r}")

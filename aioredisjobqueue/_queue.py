@@ -430,7 +430,11 @@ class RedisJobQueue:
 
         ``job_ids`` picks which (default: all). Returns how many were requeued.
         """
-        ids = [] if job_ids is None else [str(i) for i in job_ids]
+        ids = (
+            []
+            if job_ids is None
+            else [_args.job_id(i, f"job_ids[{n}]") for n, i in enumerate(job_ids)]
+        )
         if job_ids is not None and not ids:
             return 0
         return await self._scripts.requeue_dead(ids)

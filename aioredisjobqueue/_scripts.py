@@ -28,8 +28,12 @@ def _source(name: str) -> tuple[str, str]:
     return text, hashlib.sha1(text.encode()).hexdigest()
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _hex(key: bytes | str) -> str:
+    """The job id (hex) of a key as Redis stores it (16 raw bytes, to save memory)."""
+    return key.hex() if isinstance(key, bytes) else key.encode("latin-1").hex()
+
+
+_key = bytes.fromhex
 
 
 class _Script:
@@ -96,8 +100,8 @@ class Scripts:
     async def put(self, jobs: list[tuple[str, bytes, int]]) -> list[bool]:
         """Queue each (id, text, delay µs) not in the queue yet; True for each one queued."""
         args: list[Any] = [self._wake]
-        for job in jobs:
-            args.extend(job)
+        for job_id, text, delay_us in jobs:
+            args.extend((_key(job_id), text, delay_us))
         return [bool(a) for a in await self._put(*args)]
 
     async def get(
@@ -106,23 +110,23 @@ class Scripts:
         """Lock up to ``count`` due jobs under ``token``."""
         flat = await self._get(count, lock_ms, token, max_deliveries)
         return [
-            Delivery(_text(flat[i]), flat[i + 1], int(flat[i + 2]), token)
+            Delivery(_hex(flat[i]), flat[i + 1], int(flat[i + 2]), token)
             for i in range(0, len(flat), 3)
         ]
 
     async def extend(self, job_id: str, token: str, lock_ms: int) -> bool:
         """Move the lock expiry to ``lock_ms`` from now; False if ``token`` lost the job."""
-        return bool(await self._extend(job_id, token, lock_ms))
+        return bool(await self._extend(_key(job_id), token, lock_ms))
 
     async def release(self, job_id: str, token: str, delay_us: int, max_deliveries: int) -> int:
         """Give the job back: 1 waiting again, 2 dead-lettered, 0 ``token`` lost it."""
-        return int(await self._release(job_id, token, delay_us, max_deliveries, self._wake))
+        return int(await self._release(_key(job_id), token, delay_us, max_deliveries, self._wake))
 
     async def complete(self, held: list[tuple[str, str]]) -> list[bool]:
         """Remove each (id, token) the token holds; True for each one removed."""
-        args: list[str] = []
-        for job in held:
-            args.extend(job)
+        args: list[bytes | str] = []
+        for job_id, token in held:
+            args.extend((_key(job_id), token))
         return [bool(d) for d in await self._complete(*args)]
 
     async def stats(self) -> tuple[int, int, int, int]:
@@ -134,10 +138,10 @@ class Scripts:
         """Dead-lettered jobs, oldest first, at most ``limit`` of them (None: all)."""
         flat = await self._dead(-1 if limit is None else limit - 1)
         return [
-            DeadEntry(_text(flat[i]), flat[i + 1], int(flat[i + 2]), int(float(flat[i + 3])))
+            DeadEntry(_hex(flat[i]), flat[i + 1], int(flat[i + 2]), int(float(flat[i + 3])))
             for i in range(0, len(flat), 4)
         ]
 
     async def requeue_dead(self, job_ids: list[str]) -> int:
         """Put the dead jobs ``job_ids`` (empty: all) back, due now; how many moved."""
-        return int(await self._requeue_dead(self._wake, *job_ids))
+        return int(await self._requeue_dead(self._wake, *map(_key, job_ids)))
