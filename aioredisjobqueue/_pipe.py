@@ -22,6 +22,8 @@ from redis.asyncio import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+from ._tasks import stop
+
 __all__ = ["Pipe"]
 
 
@@ -106,12 +108,5 @@ class Pipe:
     async def aclose(self) -> None:
         """Stop the reader and give the connection back to the pool."""
         self._closed = True
-        reader = self._reader
-        if reader is not None:
-            reader.cancel()
-            try:
-                await reader
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
+        if self._reader is not None:
+            await stop([self._reader])

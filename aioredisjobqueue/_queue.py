@@ -23,6 +23,7 @@ from ._job import Job
 from ._keys import QueueKeys, validate_queue_name
 from ._pipe import Pipe
 from ._scripts import Delivery, Scripts
+from ._tasks import cancel_requested
 from ._wake import Waker
 
 __all__ = ["DeadLetter", "QueueStats", "RedisJobQueue"]
@@ -70,14 +71,6 @@ class DeadLetter:
     payload: Any
     deliveries: int
     died_at: float
-
-
-def _cancelling() -> bool:
-    # redis-py wraps socket writes in asyncio.wait_for when the client has a socket
-    # timeout, and on Python 3.11 wait_for can swallow a cancellation that arrives as
-    # the write completes. The request stays counted on the task, so look there.
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 class RedisJobQueue:
@@ -375,7 +368,7 @@ class RedisJobQueue:
                 try:
                     job = await self.get(lock_ms)
                 except _TRANSIENT as exc:
-                    if _cancelling():
+                    if cancel_requested():
                         raise asyncio.CancelledError from exc
                     if failures == 0:
                         logger.warning("queue %r: Redis unavailable, retrying: %r", self._name, exc)
@@ -383,7 +376,7 @@ class RedisJobQueue:
                     failures += 1
                     await asyncio.sleep(delay)
                     continue
-                if _cancelling():
+                if cancel_requested():
                     if job is not None:
                         await self._release_quietly(job)
                     raise asyncio.CancelledError
@@ -397,7 +390,7 @@ class RedisJobQueue:
                 idle = 0
                 yield job
         finally:
-            await self._waker.release()
+            self._waker.release()
 
     def __aiter__(self) -> AsyncIterator[Job]:
         """``async for job in queue`` is ``consume()`` with its defaults."""

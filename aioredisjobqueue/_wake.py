@@ -19,6 +19,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._backoff import backoff
+from ._tasks import cancel_requested, stop
 
 __all__ = ["Waker"]
 
@@ -40,6 +41,7 @@ class Waker:
         self._channel = channel
         self._users = 0
         self._task: asyncio.Task[None] | None = None
+        self._stopping: set[asyncio.Task[None]] = set()
         self._event = asyncio.Event()
 
     def signal(self) -> asyncio.Event:
@@ -63,23 +65,25 @@ class Waker:
         if self._task is None and hasattr(self._client, "pubsub"):
             self._task = asyncio.get_running_loop().create_task(self._listen())
 
-    async def release(self) -> None:
-        """Unregister a consumer; the last one out stops the subscription."""
+    def release(self) -> None:
+        """Unregister a consumer; the last one out stops the subscription.
+
+        It does not wait for the subscription to end, so a consumer that is cancelled stops
+        at once; ``aclose()`` waits for it.
+        """
         self._users -= 1
-        if self._users == 0:
-            await self.aclose()
+        if self._users == 0 and self._task is not None:
+            task, self._task = self._task, None
+            task.cancel()
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
 
     async def aclose(self) -> None:
         """Stop the subscription and wait until it has stopped."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
+            self._stopping.add(task)
+        await stop(self._stopping)
 
     def _wake(self) -> None:
         event, self._event = self._event, asyncio.Event()
@@ -94,10 +98,11 @@ class Waker:
                 # jobs may have become due while nobody listened
                 self._wake()
                 failures = 0
-                while True:
+                while not cancel_requested():
                     message = await pubsub.get_message(timeout=_LISTEN_TIMEOUT)
                     if message is not None:
                         self._wake()
+                raise asyncio.CancelledError
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 logger.debug("wake-up subscription lost: %r", exc)
             except ResponseError as exc:

@@ -421,7 +421,7 @@ async def test_jobs_of_a_killed_consumer_process_come_back_after_their_lock_expi
 
     # the dead process's locks still hold: nobody else gets those jobs yet
     async with aioredis.Redis.from_url(redis_server.url) as raw:
-        expiries = [await raw.zscore(queue.keys.locked, i) for i in taken]
+        expiries = [await raw.zscore(queue.keys.locked, bytes.fromhex(i)) for i in taken]
     assert None not in expiries
     first_expiry = min(int(e) for e in expiries if e is not None)
     assert await queue.get_many(10, lock_timeout=30_000) == []
