@@ -432,5 +432,12 @@ class RedisJobQueue:
             return 0
         return await self._scripts.requeue_dead(ids)
 
+    async def purge(self) -> int:
+        """Remove every job of the queue, in any state, at once. Returns how many there were.
+
+        Consumers holding jobs then get ``LockLostError`` when they complete them.
+        """
+        return await self._scripts.purge()
+
     def __repr__(self) -> str:
         return f"RedisJobQueue({self._name!r})"

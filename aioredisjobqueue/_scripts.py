@@ -96,6 +96,7 @@ class Scripts:
         self._stats = _Script(client, pipe, "stats", (k.waiting, k.locked, k.dead))
         self._dead = _Script(client, pipe, "dead", (k.payloads, k.state, k.dead))
         self._requeue_dead = _Script(client, pipe, "requeue_dead", (k.waiting, k.state, k.dead))
+        self._purge = _Script(client, pipe, "purge", k.all())
 
     async def put(self, jobs: list[tuple[str, bytes, int]]) -> list[bool]:
         """Queue each (id, text, delay µs) not in the queue yet; True for each one queued."""
@@ -145,3 +146,7 @@ class Scripts:
     async def requeue_dead(self, job_ids: list[str]) -> int:
         """Put the dead jobs ``job_ids`` (empty: all) back, due now; how many moved."""
         return int(await self._requeue_dead(self._wake, *map(_key, job_ids)))
+
+    async def purge(self) -> int:
+        """Remove every job of the queue; how many there were."""
+        return int(await self._purge())

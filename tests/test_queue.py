@@ -8,7 +8,14 @@ import pytest
 from conftest import MakeQueue
 from redis_server import RedisServer
 
-from aioredisjobqueue import DuplicateJobError, Job, LockLostError, RedisJobQueue, job_id
+from aioredisjobqueue import (
+    DuplicateJobError,
+    Job,
+    LockLostError,
+    QueueStats,
+    RedisJobQueue,
+    job_id,
+)
 
 
 async def test_put_returns_the_content_id(queue: RedisJobQueue) -> None:
@@ -390,3 +397,19 @@ async def test_client_clock_plays_no_part(
     assert (stats.locked, stats.delayed) == (1, 1)
     await a.aclose()
     await b.aclose()
+
+
+async def test_purge_removes_every_job_in_every_state(make_queue: MakeQueue) -> None:
+    queue = make_queue(max_deliveries=1)
+    await queue.put_many(["locked", "dead", "ready"])
+    await queue.put("delayed", delay=60)
+    locked, dead = await queue.get_many(2, lock_timeout=60_000)
+    await dead.release()  # dead-lettered
+    assert await queue.stats() == QueueStats(ready=1, locked=1, delayed=1, dead=1)
+    assert await queue.purge() == 4
+    assert await queue.stats() == QueueStats(ready=0, locked=0, delayed=0, dead=0)
+    assert await queue.redis.exists(*queue.keys.all()) == 0
+    with pytest.raises(LockLostError):
+        await locked.complete()
+    assert await queue.put("ready") == job_id("ready")
+    assert await queue.purge() == 1
