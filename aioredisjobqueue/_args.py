@@ -50,10 +50,10 @@ def positive_int(value: object, name: str) -> int:
 
 
 def job_id(value: object, name: str) -> str:
-    """A job id: 32 hex digits (any case), returned in lower case."""
-    if isinstance(value, str) and len(value) == 32:
+    """A job id: 24 hex digits (any case), returned in lower case."""
+    if isinstance(value, str) and len(value) == 24:
         try:
             return bytes.fromhex(value).hex()
         except ValueError:
             pass
-    raise ValueError(f"{name} must be a job id (32 hex digits), got {value!r}")
+    raise ValueError(f"{name} must be a job id (24 hex digits), got {value!r}")

@@ -1,7 +1,8 @@
 """The Redis keys of one queue, all under its hash tag so they share a cluster slot.
 
-Jobs are stored under their id as 16 raw bytes (the 32 hex digits users see, packed), which
-saves 32 bytes of Redis memory per job.
+Jobs are stored under their id as 12 raw bytes (the 24 hex digits users see, packed): with
+the id twice per job, that keeps a queued job's Redis memory under 200 bytes beyond its
+payload.
 
 ajq:{NAME}:waiting   zset  id -> time (µs, server clock) it becomes available: ready or delayed
 ajq:{NAME}:locked    zset  id -> time (µs) its lock expires; due again after that

@@ -29,7 +29,7 @@ def _source(name: str) -> tuple[str, str]:
 
 
 def _hex(key: bytes | str) -> str:
-    """The job id (hex) of a key as Redis stores it (16 raw bytes, to save memory)."""
+    """The job id (hex) of a key as Redis stores it (12 raw bytes, to save memory)."""
     return key.hex() if isinstance(key, bytes) else key.encode("latin-1").hex()
 
 

@@ -13,10 +13,10 @@ def test_key_order_does_not_change_the_text_or_the_id() -> None:
     assert job_id(a) == job_id(b)
 
 
-def test_id_is_32_hex_digits_of_sha256_of_the_canonical_text() -> None:
+def test_id_is_24_hex_digits_of_sha256_of_the_canonical_text() -> None:
     import hashlib
 
-    assert job_id("hello") == hashlib.sha256(b'"hello"').hexdigest()[:32]
+    assert job_id("hello") == hashlib.sha256(b'"hello"').hexdigest()[:24]
 
 
 def test_different_content_has_different_ids() -> None:

@@ -268,7 +268,7 @@ async def test_requeue_dead_puts_jobs_back_with_fresh_deliveries(make_queue: Mak
         await job.release()
     assert [d.payload for d in await queue.dead_letters()] == ["a", "b", "c"]
     assert [d.payload for d in await queue.dead_letters(limit=2)] == ["a", "b"]
-    assert await queue.requeue_dead([job_id("b"), "0" * 32]) == 1
+    assert await queue.requeue_dead([job_id("b"), "0" * 24]) == 1
     assert await queue.requeue_dead([]) == 0
     job = await queue.get()
     assert job is not None
