@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import _args, _codec
 from ._backoff import backoff
 from ._batch import Batcher
+from ._client import DEFAULT_MAX_CONNECTIONS, client_for
 from ._errors import DuplicateJobError, LockLostError
 from ._job import Job
 from ._keys import QueueKeys, validate_queue_name
@@ -31,7 +32,6 @@ __all__ = ["DeadLetter", "QueueStats", "RedisJobQueue"]
 logger = logging.getLogger("aioredisjobqueue")
 
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
-DEFAULT_MAX_CONNECTIONS = 32
 # Errors after which a consumer waits and tries again: the connection dropped, timed
 # out, or Redis is restarting (BusyLoadingError is a ConnectionError).
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -105,49 +105,21 @@ class RedisJobQueue:
             0 if max_deliveries is None else _args.positive_int(max_deliveries, "max_deliveries")
         )
         self._max_payload_bytes = _args.positive_int(max_payload_bytes, "max_payload_bytes")
-        host_given = [
-            n
-            for n, v in (
-                ("redis_host", redis_host),
-                ("redis_port", redis_port),
-                ("redis_db", redis_db),
-            )
-            if v is not None
-        ]
-        given = [n for n, v in (("url", url), ("redis", redis)) if v is not None] + host_given
-        if (url is not None or redis is not None) and len(given) > 1:
-            raise ValueError(f"give one way to reach Redis, got {', '.join(given)}")
-        if redis is not None:
-            self._redis: Any = redis
-            self._owns_client = False
-        else:
-            pool_kwargs: dict[str, Any] = {
-                "max_connections": max_connections,
-                # wait for a free connection as long as it takes: every wait is cancellable
-                "timeout": None,
-                # no socket timeout: redis-py's send timeout can swallow a cancellation on
-                # Python 3.11; keepalive and health checks find dead connections instead
-                "socket_timeout": None,
-                "socket_connect_timeout": 5.0,
-                "socket_keepalive": True,
-                "health_check_interval": 30,
-            }
-            if url is not None:
-                if not isinstance(url, str) or not url:
-                    raise ValueError(f"url must be a redis:// or rediss:// URL, got {url!r}")
-                pool = BlockingConnectionPool.from_url(url, **pool_kwargs)
-            else:
-                pool = BlockingConnectionPool(
-                    host=redis_host if redis_host is not None else "localhost",
-                    port=redis_port if redis_port is not None else 6379,
-                    db=redis_db if redis_db is not None else 0,
-                    **pool_kwargs,
-                )
-            self._redis = Redis(connection_pool=pool)
-            self._owns_client = True
+        self._redis, self._owns_client = client_for(
+            redis_host=redis_host,
+            redis_port=redis_port,
+            redis_db=redis_db,
+            url=url,
+            redis=redis,
+            max_connections=max_connections,
+        )
         self._keys = QueueKeys(self._name)
-        # the queue's own pool: its script calls share one pipelined connection of it
-        self._pipe = Pipe(self._redis.connection_pool) if self._owns_client else None
+        pool_size = getattr(getattr(self._redis, "connection_pool", None), "max_connections", 0)
+        # the queue's own pool: its script calls share one pipelined connection of it (never
+        # the pool's only one, which calls on ``queue.redis`` need too)
+        self._pipe = (
+            Pipe(self._redis.connection_pool) if self._owns_client and pool_size >= 2 else None
+        )
         self._scripts = Scripts(self._redis, self._keys, self._pipe)
         self._put_batcher: Batcher[tuple[str, bytes, int], bool] = Batcher(
             self._scripts.put, max_items=_BATCH_ITEMS
@@ -156,9 +128,8 @@ class RedisJobQueue:
             self._scripts.complete, max_items=_BATCH_ITEMS
         )
         self._get_batchers: dict[int, Batcher[int, list[Delivery]]] = {}
-        pool_size = getattr(getattr(self._redis, "connection_pool", None), "max_connections", 2)
-        # the subscription holds a connection of its own: never the pool's last one
-        self._waker = Waker(self._redis if pool_size >= 2 else None, self._keys.wake)
+        # the subscription holds a connection too: only where one is left for other calls
+        self._waker = Waker(self._redis if pool_size >= 3 else None, self._keys.wake)
 
     @property
     def name(self) -> str:

@@ -136,3 +136,22 @@ async def test_get_does_constant_work_however_many_jobs_are_locked(
     assert small == large
     assert large == 4  # EVALSHA, TIME and two ZRANGEBYSCORE
     await r.delete(*queue.keys.all())
+
+
+@pytest.mark.parametrize("max_connections", [1, 2, 3])
+async def test_small_pools_still_serve_every_call(
+    redis_server: RedisServer, queue_name: str, max_connections: int
+) -> None:
+    async with RedisJobQueue(
+        queue_name, url=redis_server.url, max_connections=max_connections
+    ) as queue:
+        await queue.put_many(range(20))
+        got = []
+        async for job in queue.consume(min_interval=0.001, max_interval=0.01):
+            got.append(job.payload)
+            await job.complete()
+            # the queue's client stays usable for the caller's own commands
+            assert await queue.redis.ping() is True
+            if len(got) == 20:
+                break
+        assert sorted(got) == list(range(20))
