@@ -273,10 +273,10 @@ class RedisJobQueue:
         return send
 
     async def _hand_back(self, taken: list[Delivery]) -> None:
-        """Release jobs taken for a caller that was cancelled before it got them."""
+        """Give back, uncounted, jobs taken for callers cancelled before they got them."""
         for d in taken:
             with contextlib.suppress(*_TRANSIENT):  # else its lock expires by itself
-                await self._scripts.release(d.id, d.token, 0, 0)
+                await self._scripts.release(d.id, d.token, 0, 0, undo=True)
 
     async def complete(self, job: Job) -> None:
         """Remove ``job`` for good. Raises ``LockLostError`` if another consumer holds it now."""
@@ -368,10 +368,9 @@ class RedisJobQueue:
         return self.consume()
 
     async def _release_quietly(self, job: Job) -> None:
-        try:
-            await self.release(job)
-        except (LockLostError, *_TRANSIENT):
-            pass  # its lock expires by itself
+        """Give back, uncounted, a job taken for a consumer that was cancelled meanwhile."""
+        with contextlib.suppress(*_TRANSIENT):  # else its lock expires by itself
+            await self._scripts.release(job.id, job.token, 0, 0, undo=True)
 
     # -- inspecting ------------------------------------------------------------------
 

@@ -119,9 +119,15 @@ class Scripts:
         """Move the lock expiry to ``lock_ms`` from now; False if ``token`` lost the job."""
         return bool(await self._extend(_key(job_id), token, lock_ms))
 
-    async def release(self, job_id: str, token: str, delay_us: int, max_deliveries: int) -> int:
-        """Give the job back: 1 waiting again, 2 dead-lettered, 0 ``token`` lost it."""
-        return int(await self._release(_key(job_id), token, delay_us, max_deliveries, self._wake))
+    async def release(
+        self, job_id: str, token: str, delay_us: int, max_deliveries: int, *, undo: bool = False
+    ) -> int:
+        """Give the job back: 1 waiting again, 2 dead-lettered, 0 ``token`` lost it.
+
+        ``undo`` takes back the delivery too, for a job that never reached its consumer.
+        """
+        args = (_key(job_id), token, delay_us, max_deliveries, self._wake, 1 if undo else 0)
+        return int(await self._release(*args))
 
     async def complete(self, held: list[tuple[str, str]]) -> list[bool]:
         """Remove each (id, token) the token holds; True for each one removed."""

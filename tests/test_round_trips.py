@@ -60,6 +60,10 @@ async def test_jobs_taken_for_cancelled_callers_are_given_back_at_once(
         await asyncio.sleep(0.01)
     assert stats.locked == 0
     assert stats.ready == stats.total
+    # and they come back uncounted: they never reached a consumer
+    rest = await queue.get_many(100, lock_timeout=60_000)
+    assert len(rest) == stats.ready
+    assert {job.deliveries for job in rest} <= {1}
 
 
 async def test_an_idle_consumer_is_woken_by_a_put(make_queue: MakeQueue) -> None:

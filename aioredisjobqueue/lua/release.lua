@@ -1,7 +1,8 @@
 -- release: give back a job its token holds, without completing it.
 -- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] state hash, KEYS[4] dead zset
 -- ARGV[1] job id, ARGV[2] token, ARGV[3] delay in microseconds before it is due again,
--- ARGV[4] max deliveries (0: no limit), ARGV[5] wake channel (published to when due at once)
+-- ARGV[4] max deliveries (0: no limit), ARGV[5] wake channel (published to when due at once),
+-- ARGV[6] 1 to take back the delivery too (the job never reached its consumer), else 0
 -- returns 1 if the job waits again, 2 if it went to the dead set (delivered max-deliveries
 -- times), 0 if the token does not hold the job
 local state = redis.call('HGET', KEYS[3], ARGV[1])
@@ -15,6 +16,10 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local max_deliveries = tonumber(ARGV[4])
+if ARGV[6] == '1' then
+  deliveries = math.max(tonumber(deliveries) - 1, 0)
+  max_deliveries = 0
+end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], deliveries .. ':')
 if max_deliveries > 0 and tonumber(deliveries) >= max_deliveries then
