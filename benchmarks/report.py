@@ -1,0 +1,507 @@
+"""The markdown report: a header saying how it was measured, then one table per workload."""
+
+from __future__ import annotations
+
+import datetime
+import math
+import os
+import platform
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .harness import ROOT, ChildResult, Summary, summarize
+from .libs import BASELINE, OURS
+
+Results = dict[tuple[str, str, str], list[ChildResult]]
+
+DASH = "\u2014"
+EN_DASH = "\u2013"
+TIMES = "\u00d7"
+
+# The check whose numbers a row's "check" cell shows.
+_PRIMARY = {"enqueue": "single", "drain": "executed", "latency": "received", "memory": "queued"}
+
+
+@dataclass
+class Meta:
+    command: str
+    args: dict[str, Any]
+    started: float
+    seconds: float
+    redis_version: str
+    infos: dict[str, dict[str, Any]]
+    skipped: dict[str, str]
+    venvs: dict[str, str | None]
+
+
+@dataclass
+class Row:
+    """One (workload, library, variant) across repeats."""
+
+    metrics: dict[str, Summary]
+    failures: list[str]
+    checked: list[str]
+    extra: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def get(self, name: str) -> Summary | None:
+        return self.metrics.get(name)
+
+    def median(self, name: str) -> float:
+        s = self.metrics.get(name)
+        return s.median if s is not None else math.nan
+
+    @property
+    def check(self) -> str:
+        if self.failures:
+            return "FAILED: " + "; ".join(self.failures)
+        shown = sorted(set(self.checked))
+        return "ok" + (" " + ", ".join(shown) if shown else "")
+
+
+def aggregate(workload: str, runs: Sequence[ChildResult]) -> Row:
+    values: dict[str, list[float]] = {}
+    failures: list[str] = []
+    checked: list[str] = []
+    extra: dict[str, Any] = {}
+    notes: list[str] = []
+    for k, run in enumerate(runs, 1):
+        if run.data is None:
+            failures.append(f"run {k}: {run.error}")
+            continue
+        for name, value in run.data.get("metrics", {}).items():
+            values.setdefault(name, []).append(float(value))
+        for name, (got, want) in run.data.get("checks", {}).items():
+            if got != want:
+                failures.append(f"run {k}: {name} {got}/{want}")
+            elif name == _PRIMARY.get(workload):
+                checked.append(f"{got}/{want}")
+        extra = run.data.get("extra", extra)
+        notes += [f"run {k}: {note}" for note in run.data.get("notes", [])]
+    metrics = {name: s for name, vs in values.items() if (s := summarize(vs)) is not None}
+    return Row(metrics, failures, checked, extra, notes)
+
+
+def failures(results: Results) -> list[str]:
+    out = []
+    for (workload, lib, variant), runs in results.items():
+        row = aggregate(workload, runs)
+        if row.failures:
+            out.append(f"{workload} {lib} {variant}: {row.check}")
+    return out
+
+
+# -- formatting ------------------------------------------------------------------------------
+
+
+def num(x: float) -> str:
+    if not math.isfinite(x):
+        return DASH
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def span(s: Summary | None) -> str:
+    """``median (min-max)``, with an en dash; the median alone for one run."""
+    if s is None:
+        return DASH
+    if s.count == 1 or num(s.low) == num(s.high):
+        return num(s.median)
+    return f"{num(s.median)} ({num(s.low)}{EN_DASH}{num(s.high)})"
+
+
+def ratio(a: float, b: float) -> str:
+    if not (math.isfinite(a) and math.isfinite(b)) or b == 0:
+        return DASH
+    return f"{a / b:.2f}{TIMES}"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def _git_revision() -> str:
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "aioredisjobqueue"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + (" with uncommitted changes to aioredisjobqueue/" if dirty else "")
+
+
+def _label(lib: str, variant: str) -> str:
+    if lib == BASELINE:
+        return f"redis: {variant}" if variant else "redis"
+    return f"{lib} {variant}".strip()
+
+
+def _header(meta: Meta) -> list[str]:
+    args = meta.args
+    when = datetime.datetime.fromtimestamp(meta.started, tz=datetime.UTC)
+    lines = [
+        "# aioredisjobqueue side by side",
+        "",
+        f"- date: {when:%Y-%m-%d %H:%M} UTC; took {meta.seconds / 60:.0f} min",
+        f"- machine: `nproc` = {os.cpu_count()}, {platform.system()} {platform.machine()}, "
+        f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+        "(a shared, noisy machine: read the ranges)",
+        f"- Redis {meta.redis_version}: a private redis-server on a free loopback port, "
+        "`--save '' --appendonly no`, FLUSHALL + SCRIPT FLUSH + FUNCTION FLUSH before every run",
+        f"- Python {platform.python_version()}; aioredisjobqueue at git {_git_revision()}",
+        f"- command: `{meta.command}`",
+        f"- N = {args['n']} jobs, {args['repeat']} repeat(s): each figure is the median "
+        f"(min{EN_DASH}max) over the repeats. Every run is a subprocess of its own (so its "
+        "CPU is its own); within a repeat the libraries run one after another, interleaved, "
+        "their order rotated each repeat.",
+        "- every job is the same for every library: one `INCR` of a counter on a client of "
+        "the worker's own (`redis.asyncio`; rq: `redis.Redis`). A row's check is ok only if "
+        "the Redis counter and the in-process count both equal the jobs queued, each job "
+        "once (and, for enqueue rows, the queue holds what was put).",
+        "",
+        "## Libraries and settings",
+        "",
+    ]
+    rows = []
+    for lib, info in meta.infos.items():
+        versions = info["versions"]
+        own = ", ".join(f"{k} {v}" for k, v in versions.items() if k not in ("python", "redis"))
+        venv = meta.venvs.get(lib)
+        rows.append(
+            [
+                lib,
+                own,
+                versions.get("redis", "?"),
+                f"own venv `{venv}`" if venv else "project `.venv`",
+            ]
+        )
+    lines += table(["library", "version", "redis-py", "runs in"], rows)
+    lines.append("")
+    for lib, info in meta.infos.items():
+        note = f" Concurrency: {info['concurrency_note']}." if info["concurrency_note"] else ""
+        lines.append(f"- **{lib}**: {info['settings']}.{note}")
+    for lib, why in meta.skipped.items():
+        lines.append(f"- **{lib}**: not run ({why})")
+    lines.append("")
+    return lines
+
+
+def _enqueue(meta: Meta, results: Results) -> list[str]:
+    n = meta.args["n"]
+    base = aggregate("enqueue", results.get(("enqueue", BASELINE, ""), []))
+    ping = base.median("ping_us")
+    lines = [
+        "## 1. Enqueue",
+        "",
+        f"{n} unique no-op jobs from one producer, each awaited before the next; then "
+        f"{n} more through the bulk API (chunks of {meta.args['bulk_chunk']}); then, where "
+        f"shown, {n} more from {meta.args['concurrent_tasks']} concurrent tasks on one client. "
+        f"µs per job; {TIMES} PING = µs per job over one bare awaited PING. The queue already "
+        "holds the earlier phases' jobs.",
+        "",
+    ]
+    rows: list[list[str]] = []
+    if ("enqueue", BASELINE, "") in results:
+        rows.append(
+            [
+                "redis: PING (one round trip)",
+                span(base.get("ping_us")),
+                num(1e6 / ping),
+                ratio(ping, ping),
+                DASH,
+                DASH,
+                DASH,
+                DASH,
+                base.check,
+            ]
+        )
+    for (workload, lib, _variant), runs in results.items():
+        if workload != "enqueue":
+            continue
+        row = aggregate(workload, runs)
+        info = meta.infos[lib]
+        label = "redis: SET unique key" if lib == BASELINE else lib
+        rows.append(
+            [
+                label,
+                span(row.get("single_us")),
+                num(1e6 / row.median("single_us")),
+                ratio(row.median("single_us"), ping),
+                info["bulk_api"] or "none",
+                span(row.get("bulk_us")),
+                ratio(row.median("bulk_us"), ping),
+                span(row.get("concurrent_us")),
+                row.check,
+            ]
+        )
+    header = [
+        "library",
+        "one by one µs/job",
+        "jobs/s",
+        f"{TIMES} PING",
+        "bulk API",
+        "bulk µs/job",
+        f"{TIMES} PING",
+        f"{meta.args['concurrent_tasks']} tasks µs/job",
+        "check (queued/expected)",
+    ]
+    return [*lines, *table(header, rows), ""]
+
+
+def _drain_rows(results: Results) -> list[tuple[str, str, Row]]:
+    return [
+        (lib, variant, aggregate(workload, runs))
+        for (workload, lib, variant), runs in results.items()
+        if workload == "drain"
+    ]
+
+
+def _drain(meta: Meta, results: Results) -> list[str]:
+    rows = _drain_rows(results)
+    peers = [
+        (lib, row) for lib, _v, row in rows if lib not in (OURS, BASELINE) and not row.failures
+    ]
+    best_lib, best = max(peers, key=lambda p: p[1].median("jobs_per_s"), default=(None, None))
+    best_rate = best.median("jobs_per_s") if best is not None else math.nan
+    lines = [
+        "## 2. Drain",
+        "",
+        f"{meta.args['n']} queued no-op jobs run by one worker process at concurrency "
+        f"{meta.args['concurrency']} (rq: 1), timed from the first job's start to the last "
+        f"job's end. The `redis: job bodies only` row is the floor: no queue, the same "
+        "INCR job bodies run by as many tasks. "
+        f"{TIMES} best peer = jobs/s over the fastest peer's"
+        + (f" ({best_lib})." if best_lib else "."),
+        "",
+    ]
+    body = []
+    for lib, variant, row in rows:
+        info = meta.infos[lib]
+        worker = info["concurrency_note"] or str(meta.args["concurrency"])
+        body.append(
+            [
+                _label(lib, variant),
+                worker,
+                span(row.get("jobs_per_s")),
+                span(row.get("us_per_job")),
+                ratio(row.median("jobs_per_s"), best_rate),
+                row.check,
+            ]
+        )
+    header = [
+        "library",
+        "concurrency",
+        "jobs/s",
+        "µs/job",
+        f"{TIMES} best peer",
+        "check (ran/queued)",
+    ]
+    return [*lines, *table(header, body), ""]
+
+
+def _latency(meta: Meta, results: Results) -> list[str]:
+    args = meta.args
+    idle = args["idle"]
+    lines = [
+        "## 3. Pickup latency",
+        "",
+        f"An idle worker (same setup as the drain); {args['count']} jobs sent open-loop by "
+        f"another process at {args['rate']:g}/s, the scheduled send time in the payload; "
+        "latency = handler start - scheduled send time, in ms"
+        + (
+            f"; then one more job after {idle:g} s of silence, its latency taken from its "
+            "actual send (the producer's own wake-up after the long sleep was late by "
+            "the ms shown, on this machine, and is not the worker's doing)."
+            if idle > 0
+            else "."
+        )
+        + " The producer's worst lateness against its schedule during the 50/s phase is shown "
+        "for scale: it is part of every latency there.",
+        "",
+    ]
+    body = []
+    for (workload, lib, variant), runs in results.items():
+        if workload != "latency":
+            continue
+        row = aggregate(workload, runs)
+        body.append(
+            [
+                _label(lib, variant),
+                span(row.get("p50_ms")),
+                span(row.get("p99_ms")),
+                span(row.get("max_ms")),
+                span(row.get("idle_ms")) if idle > 0 else "skipped",
+                span(row.get("idle_send_lateness_ms")) if idle > 0 else DASH,
+                span(row.get("send_lateness_ms")),
+                row.check,
+            ]
+        )
+    header = [
+        "library",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        f"after {idle:g} s idle ms" if idle > 0 else "after idle",
+        "its send's lateness ms",
+        "producer lateness ms",
+        "check (received/sent)",
+    ]
+    return [*lines, *table(header, body), ""]
+
+
+def _cost(meta: Meta, results: Results) -> list[str]:
+    memory = {lib: aggregate(w, runs) for (w, lib, _v), runs in results.items() if w == "memory"}
+    drains = _drain_rows(results)
+    lines = [
+        "## 4. Redis cost",
+        "",
+        "From `INFO commandstats`, `INFO cpu` and `INFO stats` deltas across the drain runs: "
+        "enqueuing N jobs one by one, then the worker running them. Commands count as Redis "
+        "counts them: each command a Lua script, a function or MULTI runs counts once, and so "
+        "does the EVALSHA/FCALL/EXEC around them. The job body's own INCR is taken out of the "
+        "command count, not out of the CPU. Memory: `used_memory` growth per job with N jobs "
+        f"queued (nothing consumed), each with a {meta.args['payload_bytes']}-byte JSON payload.",
+        "",
+    ]
+    body = []
+    seen: set[str] = set()
+    for lib, variant, row in drains:
+        mem = memory.get(lib) if lib not in seen and lib != BASELINE else None
+        seen.add(lib)
+        body.append(
+            [
+                _label(lib, variant),
+                span(row.get("enqueue_cmds_per_job")),
+                span(row.get("drain_cmds_per_job")),
+                span(row.get("enqueue_cpu_us_per_job")),
+                span(row.get("drain_cpu_us_per_job")),
+                num(
+                    row.median("enqueue_bytes_in_per_job")
+                    + row.median("enqueue_bytes_out_per_job")
+                    + row.median("drain_bytes_in_per_job")
+                    + row.median("drain_bytes_out_per_job")
+                ),
+                span(mem.get("bytes_per_job")) if mem else DASH,
+                row.check if not mem or not mem.failures else mem.check,
+            ]
+        )
+    for lib, mem in memory.items():
+        if lib not in seen or lib == BASELINE:
+            label = "redis: SET unique key" if lib == BASELINE else lib
+            body.append(
+                [label, DASH, DASH, DASH, DASH, DASH, span(mem.get("bytes_per_job")), mem.check]
+            )
+    header = [
+        "library",
+        "cmds/job enqueue",
+        "cmds/job run",
+        "Redis CPU µs/job enqueue",
+        "Redis CPU µs/job run",
+        "net bytes/job",
+        "memory B/job",
+        "check",
+    ]
+    lines += table(header, body)
+    lines += ["", "Commands per job by name (last repeat; enqueue | run):", ""]
+    for lib, variant, row in drains:
+        parts = []
+        for key in ("enqueue_top", "drain_top"):
+            top = row.extra.get(key, [])
+            parts.append(", ".join(f"{name} {per:.2f}" for name, per in top) or DASH)
+        lines.append(f"- {_label(lib, variant)}: {parts[0]} | {parts[1]}")
+    lines.append("")
+    return lines
+
+
+def _depth(meta: Meta, results: Results) -> list[str]:
+    lines = [
+        "## 5. Depth",
+        "",
+        f"`get` latency (µs) with that many jobs in the queue: waiting (filled with put_many "
+        f"in chunks of 1000), or all locked (by get_many with a one-hour lock) with "
+        f"{meta.args['samples']} fresh jobs put behind them; {meta.args['samples']} sequential "
+        "gets timed each. A bare PING on the same connection type for scale.",
+        "",
+    ]
+    body = []
+    for (workload, lib, _variant), runs in results.items():
+        if workload != "depth":
+            continue
+        row = aggregate(workload, runs)
+        ping = row.median("ping_p50_us")
+        for d in meta.args["depths"]:
+            for state in ("waiting", "locked"):
+                p50 = row.get(f"{d}_{state}_p50_us")
+                body.append(
+                    [
+                        lib,
+                        f"{d:,}",
+                        state,
+                        span(p50),
+                        span(row.get(f"{d}_{state}_p99_us")),
+                        ratio(p50.median if p50 else math.nan, ping),
+                        row.check,
+                    ]
+                )
+        body.append(
+            [
+                "redis: PING",
+                DASH,
+                DASH,
+                span(row.get("ping_p50_us")),
+                span(row.get("ping_p99_us")),
+                ratio(ping, ping),
+                DASH,
+            ]
+        )
+    header = ["library", "jobs", "state", "get p50 µs", "get p99 µs", f"p50 {TIMES} PING", "check"]
+    return [*lines, *table(header, body), ""]
+
+
+def render(meta: Meta, results: Results) -> str:
+    lines = _header(meta)
+    workloads = {w for (w, _lib, _v) in results}
+    if "enqueue" in workloads:
+        lines += _enqueue(meta, results)
+    if "drain" in workloads:
+        lines += _drain(meta, results)
+    if "latency" in workloads:
+        lines += _latency(meta, results)
+    if workloads & {"drain", "memory"}:
+        lines += _cost(meta, results)
+    if "depth" in workloads:
+        lines += _depth(meta, results)
+    lines += ["## Notes from the runs", ""]
+    noted = False
+    for (workload, lib, variant), runs in results.items():
+        row = aggregate(workload, runs)
+        if row.notes:
+            noted = True
+            lines.append(f"- {workload}, {_label(lib, variant)}: " + "; ".join(row.notes))
+    lines += ([] if noted else ["none"]) + [""]
+    failed = failures(results)
+    lines += ["## Failures", ""] + ([f"- {f}" for f in failed] if failed else ["none"])
+    return "\n".join(lines) + "\n"

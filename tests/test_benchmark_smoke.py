@@ -1,0 +1,71 @@
+"""The benchmark harness end to end: ``python -m benchmarks --smoke`` in a subprocess.
+
+The smoke run covers aioredisjobqueue and the bare-redis baseline only, so it needs no peer
+installed; it starts its own redis-server.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SMOKE_N = 200
+
+
+def _tables(text: str) -> dict[str, list[list[str]]]:
+    """Each section's table rows (header and separator dropped), cells stripped."""
+    tables: dict[str, list[list[str]]] = {}
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            section = line[3:]
+        elif line.startswith("| ") and section:
+            tables.setdefault(section, []).append([c.strip() for c in line.strip("|").split("|")])
+    return {name: rows[1:] for name, rows in tables.items()}  # rows[0] is the header
+
+
+def test_smoke_run_prints_a_verified_table(project_root: Path, tmp_path: Path) -> None:
+    output = tmp_path / "smoke.md"
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--output", str(output)],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert elapsed < 30, f"the smoke run took {elapsed:.1f} s"
+    text = proc.stdout
+    assert output.read_text() == text
+    assert output.with_suffix(".json").exists()
+    assert "FAILED" not in text
+    assert "ERROR" not in proc.stderr
+
+    tables = _tables(text)
+    sections = ["1. Enqueue", "2. Drain", "3. Pickup latency", "4. Redis cost", "5. Depth"]
+    for name in sections:
+        assert tables.get(name), f"no table rows under '## {name}'"
+    for name in sections:
+        for row in tables[name][:]:
+            if row[0] == "redis: PING" and name == "5. Depth":
+                continue
+            assert row[-1].startswith("ok"), (name, row)
+
+    drained = {row[0]: row for row in tables["2. Drain"]}
+    assert set(drained) == {
+        "redis: job bodies only",
+        "aioredisjobqueue consume",
+        "aioredisjobqueue get_many(100)",
+    }
+    for row in drained.values():
+        # every job executed exactly once, counted in Redis and in the worker
+        assert row[-1] == f"ok {SMOKE_N}/{SMOKE_N}", row
+    libraries = {row[0] for row in tables["1. Enqueue"]}
+    assert {"redis: PING (one round trip)", "redis: SET unique key", "aioredisjobqueue"} <= (
+        libraries
+    )
+    assert tables["3. Pickup latency"][0][-1].startswith("ok 20/20")
