@@ -20,6 +20,7 @@ from typing import Any
 
 from . import report
 from .harness import ROOT, ChildResult, RedisServer, run_child
+from .jobs import BODIES
 from .libs import BASELINE, LIBS, OURS
 
 WORKLOADS = ("enqueue", "drain", "latency", "memory", "depth")
@@ -58,6 +59,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="tiny run for CI: only aioredisjobqueue and the bare-redis baseline, small N, "
         "one repeat, no idle wait, small depths",
+    )
+    p.add_argument(
+        "--job",
+        choices=BODIES,
+        default="noop",
+        help="the job body: noop (default) or incr (one Redis INCR on a client of its own)",
     )
     p.add_argument("--concurrency", type=int, default=10, help="worker concurrency (default 10)")
     p.add_argument("--bulk-chunk", type=int, default=1000, help="bulk enqueue chunk (1000)")
@@ -112,6 +119,7 @@ def base_spec(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "n": args.n,
         "variant": "",
         "concurrency": args.concurrency,
+        "job": args.job,
         "timeout": args.timeout,
         "bulk_chunk": args.bulk_chunk,
         "concurrent_tasks": args.concurrent_tasks,

@@ -1,9 +1,10 @@
 """The job every library runs, and what the benchmark records about each execution.
 
 Every handler, whatever its library, calls ``current().run(i, t)`` (or ``run_sync`` from a
-synchronous worker): one Redis ``INCR`` of ``COUNTER_KEY`` on a client of its own, plus
-in-process bookkeeping. The counter in Redis and the in-process count must both reach the
-number of jobs queued, each job index seen once, or the run is reported FAILED.
+synchronous worker). The body is ``noop`` (in-process bookkeeping only: the count, each job
+index seen once) or ``incr`` (one Redis ``INCR`` of ``COUNTER_KEY`` on a client of its own,
+too). The in-process count, and with ``incr`` the counter in Redis, must reach the number
+of jobs queued, each job index seen once, or the run is reported FAILED.
 """
 
 from __future__ import annotations
@@ -16,17 +17,30 @@ from typing import Any
 import redis
 import redis.asyncio
 
-__all__ = ["BODY_COMMAND", "COUNTER_KEY", "Recorder", "current", "install", "padded_kwargs"]
+__all__ = [
+    "BODIES",
+    "BODY_COMMAND",
+    "COUNTER_KEY",
+    "Recorder",
+    "current",
+    "install",
+    "padded_kwargs",
+]
 
 COUNTER_KEY = "bench:executed"
 # The command one job body sends: redis-py's ``incr()`` sends ``INCRBY key 1``.
 BODY_COMMAND = "incrby"
+# The job bodies one can choose: ``noop`` (the default) or one ``INCR``.
+BODIES = ("noop", "incr")
 
 
 class Recorder:
     """Counts executions and times them: first start, last end, pickup latencies."""
 
-    def __init__(self, url: str, target: int, limit_s: float) -> None:
+    def __init__(self, url: str, target: int, limit_s: float, body: str = "incr") -> None:
+        if body not in BODIES:
+            raise ValueError(f"body must be one of {BODIES}, got {body!r}")
+        self.body = body
         self.url = url
         self.target = target
         self.limit_s = limit_s
@@ -54,17 +68,19 @@ class Recorder:
             self.done.set()
 
     async def run(self, i: int, t: float | None = None) -> None:
-        """The job: one INCR. ``t`` is the wall time the job was scheduled to be sent."""
+        """The job: nothing, or one INCR. ``t``: the wall time the job was to be sent."""
         self._start(i, t)
-        await self._client.incr(COUNTER_KEY)
+        if self.body == "incr":
+            await self._client.incr(COUNTER_KEY)
         self._end(i)
 
     def run_sync(self, i: int, t: float | None = None) -> None:
         """The same job for a synchronous worker."""
         self._start(i, t)
-        if self._sync_client is None:
-            self._sync_client = redis.Redis.from_url(self.url)
-        self._sync_client.incr(COUNTER_KEY)
+        if self.body == "incr":
+            if self._sync_client is None:
+                self._sync_client = redis.Redis.from_url(self.url)
+            self._sync_client.incr(COUNTER_KEY)
         self._end(i)
 
     async def wait(self, worker: asyncio.Future[Any]) -> None:

@@ -61,6 +61,22 @@ class Row:
         return "ok" + (" " + ", ".join(shown) if shown else "")
 
 
+def _body_line(job: str) -> str:
+    if job == "incr":
+        return (
+            "- every job is the same for every library: one `INCR` of a counter on a client of "
+            "the worker's own (`redis.asyncio`; rq: `redis.Redis`). A row's check is ok only "
+            "if the Redis counter and the in-process count both equal the jobs queued, each "
+            "job once (and, for enqueue rows, the queue holds what was put)."
+        )
+    return (
+        "- every job is the same for every library: a no-op handler that only counts itself "
+        "in-process (`--job incr` makes it one Redis `INCR`). A row's check is ok only if "
+        "the in-process count equals the jobs queued, each job once (and, for enqueue rows, "
+        "the queue holds what was put)."
+    )
+
+
 def aggregate(workload: str, runs: Sequence[ChildResult]) -> Row:
     values: dict[str, list[float]] = {}
     failures: list[str] = []
@@ -177,10 +193,7 @@ def _header(meta: Meta) -> list[str]:
         f"(min{EN_DASH}max) over the repeats. Every run is a subprocess of its own (so its "
         "CPU is its own); within a repeat the libraries run one after another, interleaved, "
         "their order rotated each repeat.",
-        "- every job is the same for every library: one `INCR` of a counter on a client of "
-        "the worker's own (`redis.asyncio`; rq: `redis.Redis`). A row's check is ok only if "
-        "the Redis counter and the in-process count both equal the jobs queued, each job "
-        "once (and, for enqueue rows, the queue holds what was put).",
+        _body_line(args.get("job", "incr")),
         "",
         "## Libraries and settings",
         "",
@@ -289,10 +302,10 @@ def _drain(meta: Meta, results: Results) -> list[str]:
     lines = [
         "## 2. Drain",
         "",
-        f"{meta.args['n']} queued no-op jobs run by one worker process at concurrency "
-        f"{meta.args['concurrency']} (rq: 1), timed from the first job's start to the last "
-        f"job's end. The `redis: job bodies only` row is the floor: no queue, the same "
-        "INCR job bodies run by as many tasks. "
+        f"{meta.args['n']} queued jobs (body: {meta.args.get('job', 'incr')}) run by one "
+        f"worker process at concurrency {meta.args['concurrency']} (rq: 1), timed from the "
+        "first job's start to the last job's end. The `redis: job bodies only` row is the "
+        "floor: no queue, the same job bodies run by as many tasks. "
         f"{TIMES} best peer = jobs/s over the fastest peer's"
         + (f" ({best_lib})." if best_lib else "."),
         "",
@@ -381,9 +394,10 @@ def _cost(meta: Meta, results: Results) -> list[str]:
         "From `INFO commandstats`, `INFO cpu` and `INFO stats` deltas across the drain runs: "
         "enqueuing N jobs one by one, then the worker running them. Commands count as Redis "
         "counts them: each command a Lua script, a function or MULTI runs counts once, and so "
-        "does the EVALSHA/FCALL/EXEC around them. The job body's own INCR is taken out of the "
-        "command count, not out of the CPU. Memory: `used_memory` growth per job with N jobs "
-        f"queued (nothing consumed), each with a {meta.args['payload_bytes']}-byte JSON payload.",
+        "does the EVALSHA/FCALL/EXEC around them. A job body's own INCR (with `--job incr`) is "
+        "taken out of the command count, not out of the CPU. Memory: `used_memory` growth "
+        "per job with N jobs queued (nothing consumed), each with a "
+        f"{meta.args['payload_bytes']}-byte JSON payload.",
         "",
     ]
     body = []

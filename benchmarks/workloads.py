@@ -112,13 +112,14 @@ async def drain(adapter: Adapter, spec: dict[str, Any]) -> Result:
             await adapter.enqueue({"i": i})
         enqueued = await snapshot(client)
         queued = await adapter.queued()
-        recorder = install(Recorder(spec["url"], n, spec["timeout"]))
+        recorder = install(Recorder(spec["url"], n, spec["timeout"], spec["job"]))
         try:
             await adapter.work(recorder, concurrency=spec["concurrency"], variant=spec["variant"])
         finally:
             await recorder.aclose()
         drained = await snapshot(client)
-        executed = int(await client.get(COUNTER_KEY) or 0)
+        counted = int(await client.get(COUNTER_KEY) or 0)
+        executed = counted if spec["job"] == "incr" else recorder.count
     finally:
         await client.aclose()
     metrics: dict[str, float] = {}
@@ -127,7 +128,7 @@ async def drain(adapter: Adapter, spec: dict[str, Any]) -> Result:
         metrics["jobs_per_s"] = recorder.count / elapsed if elapsed > 0 else float("inf")
         metrics["us_per_job"] = _us(elapsed, recorder.count)
     enqueue_cost = cost(before, enqueued, n)
-    drain_cost = cost(enqueued, drained, n, bodies=executed)
+    drain_cost = cost(enqueued, drained, n, bodies=counted)
     for prefix, part in (("enqueue", enqueue_cost), ("drain", drain_cost)):
         for key in ("cmds_per_job", "cpu_us_per_job", "bytes_in_per_job", "bytes_out_per_job"):
             metrics[f"{prefix}_{key}"] = part[key]
@@ -154,7 +155,7 @@ async def latency(adapter: Adapter, spec: dict[str, Any]) -> Result:
     if idle > 0:
         schedule.append([count, schedule[-1][1] + idle])
     limit = schedule[-1][1] - time.time() + spec["timeout"]
-    recorder = install(Recorder(spec["url"], len(schedule), limit))
+    recorder = install(Recorder(spec["url"], len(schedule), limit, spec["job"]))
     producer = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
