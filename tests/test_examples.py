@@ -36,9 +36,8 @@ def test_publisher_and_consumer_examples(redis_server: RedisServer, project_root
     env = _env(redis_server)
     r = redis.Redis(port=redis_server.port)
     examples = project_root / "examples"
-    subprocess.run(
-        [sys.executable, str(examples / "publisher.py")], env=env, check=True, timeout=30
-    )
+    publisher = [sys.executable, str(examples / "publisher.py")]
+    subprocess.run(publisher, env=env, check=True, timeout=30)
     consumer = subprocess.Popen(
         [sys.executable, str(examples / "consumer.py")],
         env=env,
@@ -60,24 +59,11 @@ def test_publisher_and_consumer_examples(redis_server: RedisServer, project_root
         if consumer.stdout is not None:
             consumer.stdout.close()
     assert sorted(lines) == sorted(f"Hello world {i}!" for i in range(10))
-    # everything was completed: putting the same ten again succeeds without duplicates
-    run = subprocess.run(
-        [sys.executable, str(examples / "publisher.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert run.returncode == 0
-    assert "already queued" not in run.stdout
-    # and they are there: a second publisher run now reports all ten as duplicates
-    run = subprocess.run(
-        [sys.executable, str(examples / "publisher.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert run.stdout.count("already queued") == 10
+    # everything was completed: putting the same ten again succeeds without duplicates,
+    # and then they are there: a second run reports all ten as duplicates
+    for expected_duplicates in (0, 10):
+        run = subprocess.run(publisher, env=env, capture_output=True, text=True, timeout=30)
+        assert run.returncode == 0
+        assert run.stdout.count("already queued") == expected_duplicates
     r.delete(*QueueKeys("my-queue").all())
     r.close()
