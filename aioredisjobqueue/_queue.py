@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -251,8 +251,7 @@ class RedisJobQueue:
                 self._get_sender(lock_ms), max_items=_BATCH_ITEMS, orphan=self._hand_back
             )
         if batcher is None:
-            deliveries = await self._get_sender(lock_ms)([count])
-            taken = deliveries[0]
+            (taken,) = await self._get_sender(lock_ms)([count])
         else:
             taken = await batcher.submit(count)
         return [Job(self, d.id, _codec.decode(d.payload), d.deliveries, d.token) for d in taken]
@@ -272,7 +271,7 @@ class RedisJobQueue:
 
         return send
 
-    async def _hand_back(self, taken: list[Delivery]) -> None:
+    async def _hand_back(self, taken: Sequence[Delivery | Job]) -> None:
         """Give back, uncounted, jobs taken for callers cancelled before they got them."""
         for d in taken:
             with contextlib.suppress(*_TRANSIENT):  # else its lock expires by itself
@@ -349,7 +348,7 @@ class RedisJobQueue:
                     continue
                 if cancel_requested():
                     if job is not None:
-                        await self._release_quietly(job)
+                        await self._hand_back([job])
                     raise asyncio.CancelledError
                 if failures:
                     logger.info("queue %r: Redis reachable again", self._name)
@@ -366,11 +365,6 @@ class RedisJobQueue:
     def __aiter__(self) -> AsyncIterator[Job]:
         """``async for job in queue`` is ``consume()`` with its defaults."""
         return self.consume()
-
-    async def _release_quietly(self, job: Job) -> None:
-        """Give back, uncounted, a job taken for a consumer that was cancelled meanwhile."""
-        with contextlib.suppress(*_TRANSIENT):  # else its lock expires by itself
-            await self._scripts.release(job.id, job.token, 0, 0, undo=True)
 
     # -- inspecting ------------------------------------------------------------------
 
