@@ -3,16 +3,20 @@
 from ._codec import job_id
 from ._errors import DuplicateJobError, JobQueueError, LockLostError
 from ._job import Job
-from ._queue import DeadLetter, QueueStats, RedisJobQueue
+from ._queue import DeadLetter, QueueStats, RedisJobQueue, WaitingJob
+from .worker import JobEvent, Worker
 
 __all__ = [
     "DeadLetter",
     "DuplicateJobError",
     "Job",
+    "JobEvent",
     "JobQueueError",
     "LockLostError",
     "QueueStats",
     "RedisJobQueue",
+    "WaitingJob",
+    "Worker",
     "job_id",
 ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["delay_us", "job_id", "lock_ms", "positive_int", "positive_seconds"]
+__all__ = ["delay_us", "job_id", "lock_ms", "positive_int", "positive_seconds", "seconds"]
 
 
 def _number(name: str, value: object) -> float:
@@ -30,6 +30,14 @@ def delay_us(value: object, name: str = "delay") -> int:
     if seconds < 0:
         raise ValueError(f"{name} must be >= 0 seconds, got {value!r}")
     return round(seconds * 1_000_000)
+
+
+def seconds(value: object, name: str) -> float:
+    """A number of seconds, >= 0."""
+    number = _number(name, value)
+    if number < 0:
+        raise ValueError(f"{name} must be >= 0 seconds, got {value!r}")
+    return number
 
 
 def positive_seconds(value: object, name: str) -> float:

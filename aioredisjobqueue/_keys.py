@@ -9,6 +9,7 @@ ajq:{NAME}:locked    zset  id -> time (µs) its lock expires; due again after th
 ajq:{NAME}:payloads  hash  id -> canonical JSON, for every job in the queue (dead ones too)
 ajq:{NAME}:state     hash  id -> "DELIVERIES:TOKEN" (TOKEN empty when unlocked), once delivered
 ajq:{NAME}:dead      zset  id -> time (µs) it was dead-lettered
+ajq:{NAME}:queue     string  time (µs) of the queue's first put: marks that the queue exists
 ajq:{NAME}:wake      pub/sub channel: a job became due now, so sleeping consumers look
 """
 
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["QueueKeys", "validate_queue_name"]
+__all__ = ["MARKER_PATTERN", "QueueKeys", "queue_name_of_marker", "validate_queue_name"]
 
 MAX_QUEUE_NAME = 200
+# SCAN pattern of every queue's marker key (the queue name is between the braces)
+MARKER_PATTERN = "ajq:{*}:queue"
 
 
 def validate_queue_name(name: object) -> str:
@@ -70,10 +73,23 @@ class QueueKeys:
         return self.prefix + "dead"
 
     @property
+    def marker(self) -> str:
+        """Set by the first put and never removed: the queue exists (for ``stats`` and the
+        command line, which find queues by it)."""
+        return self.prefix + "queue"
+
+    @property
     def wake(self) -> str:
         """The pub/sub channel on which the scripts announce jobs that are due now."""
         return self.prefix + "wake"
 
     def all(self) -> tuple[str, str, str, str, str]:
-        """Every key of the queue (the wake channel is no key)."""
+        """Every key that holds jobs (not the marker; the wake channel is no key)."""
         return (self.waiting, self.locked, self.payloads, self.state, self.dead)
+
+
+def queue_name_of_marker(key: str) -> str | None:
+    """The queue name in a marker key, or None if ``key`` is no marker."""
+    if key.startswith("ajq:{") and key.endswith("}:queue"):
+        return key[len("ajq:{") : -len("}:queue")]
+    return None

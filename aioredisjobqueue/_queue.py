@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
@@ -12,29 +11,23 @@ from types import TracebackType
 from typing import Any, Self
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import _args, _codec
-from ._backoff import backoff
 from ._batch import Batcher
 from ._client import DEFAULT_MAX_CONNECTIONS, client_for
 from ._errors import DuplicateJobError, LockLostError
 from ._job import Job
 from ._keys import QueueKeys, validate_queue_name
 from ._pipe import Pipe
+from ._poll import TRANSIENT, Poller
 from ._scripts import Delivery, Scripts
-from ._tasks import cancel_requested
 from ._wake import Waker
 
-__all__ = ["DeadLetter", "QueueStats", "RedisJobQueue"]
+__all__ = ["DeadLetter", "QueueStats", "RedisJobQueue", "WaitingJob"]
 
 logger = logging.getLogger("aioredisjobqueue")
 
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
-# Errors after which a consumer waits and tries again: the connection dropped, timed
-# out, or Redis is restarting (BusyLoadingError is a ConnectionError).
-_TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 # How many calls of one kind at most share a round trip.
 _BATCH_ITEMS = 256
 # Lock timeouts for which get() calls are batched (each has its own batcher).
@@ -58,6 +51,18 @@ class QueueStats:
     def total(self) -> int:
         """Every job in the queue, dead ones included."""
         return self.ready + self.locked + self.delayed + self.dead
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingJob:
+    """A job waiting in the queue, as ``peek()`` shows it.
+
+    ``due_at`` is the Redis server's Unix time, in seconds, from which it may be taken.
+    """
+
+    id: str
+    payload: Any
+    due_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +279,7 @@ class RedisJobQueue:
     async def _hand_back(self, taken: Sequence[Delivery | Job]) -> None:
         """Give back, uncounted, jobs taken for callers cancelled before they got them."""
         for d in taken:
-            with contextlib.suppress(*_TRANSIENT):  # else its lock expires by itself
+            with contextlib.suppress(*TRANSIENT):  # else its lock expires by itself
                 await self._scripts.release(d.id, d.token, 0, 0, undo=True)
 
     async def complete(self, job: Job) -> None:
@@ -294,8 +299,16 @@ class RedisJobQueue:
         A job already delivered ``max_deliveries`` times goes to the dead letters instead.
         Raises ``LockLostError`` if another consumer took it.
         """
-        delay_us = _args.delay_us(delay)
-        outcome = await self._scripts.release(job.id, job.token, delay_us, self._max_deliveries)
+        await self._release(job, _args.delay_us(delay))
+
+    async def _release(self, job: Job, delay_us: int, *, undo: bool = False) -> bool:
+        """Release ``job``; True if it waits again, False if it went to the dead letters.
+
+        ``undo`` takes back its delivery too (it never failed: its worker stopped).
+        """
+        outcome = await self._scripts.release(
+            job.id, job.token, delay_us, self._max_deliveries, undo=undo
+        )
         if outcome == 0:
             raise LockLostError(queue_name=self._name, job_id=job.id, action="release")
         if outcome == 2:
@@ -305,6 +318,8 @@ class RedisJobQueue:
                 self._name,
                 job.deliveries,
             )
+            return False
+        return True
 
     async def consume(
         self,
@@ -329,38 +344,25 @@ class RedisJobQueue:
                 f"max_interval must be >= min_interval, got max_interval={max_interval!r} "
                 f"< min_interval={min_interval!r}"
             )
-        idle = 0
-        failures = 0
-        self._waker.acquire()
-        try:
+        with self._poller(lock_ms, low, high) as poller:
             while True:
-                signal = self._waker.signal()
-                try:
-                    job = await self.get(lock_ms)
-                except _TRANSIENT as exc:
-                    if cancel_requested():
-                        raise asyncio.CancelledError from exc
-                    if failures == 0:
-                        logger.warning("queue %r: Redis unavailable, retrying: %r", self._name, exc)
-                    delay = backoff(failures, base=low, cap=high, floor=low)
-                    failures += 1
-                    await asyncio.sleep(delay)
-                    continue
-                if cancel_requested():
-                    if job is not None:
-                        await self._hand_back([job])
-                    raise asyncio.CancelledError
-                if failures:
-                    logger.info("queue %r: Redis reachable again", self._name)
-                    failures = 0
-                if job is None:
-                    await self._waker.wait(signal, backoff(idle, base=low, cap=high, floor=low))
-                    idle += 1
-                    continue
-                idle = 0
+                (job,) = await poller.take(1)
                 yield job
-        finally:
-            self._waker.release()
+
+    def _poller(self, lock_ms: int, min_interval: float, max_interval: float) -> Poller:
+        """A Poller that takes jobs of this queue locked for ``lock_ms``."""
+
+        async def take(count: int) -> list[Job]:
+            return await self.get_many(count, lock_timeout=lock_ms)
+
+        return Poller(
+            queue_name=self._name,
+            take=take,
+            hand_back=self._hand_back,
+            waker=self._waker,
+            min_interval=min_interval,
+            max_interval=max_interval,
+        )
 
     def __aiter__(self) -> AsyncIterator[Job]:
         """``async for job in queue`` is ``consume()`` with its defaults."""
@@ -372,6 +374,15 @@ class RedisJobQueue:
         """Count the queue's jobs by state, by the Redis server's clock."""
         ready, locked, delayed, dead = await self._scripts.stats()
         return QueueStats(ready=ready, locked=locked, delayed=delayed, dead=dead)
+
+    async def peek(self, count: int = 10) -> list[WaitingJob]:
+        """The next ``count`` waiting jobs (ready, then delayed), in the order they become
+        due, without taking them. Locked jobs are not shown."""
+        _args.positive_int(count, "count")
+        return [
+            WaitingJob(job_id, _codec.decode(payload), due_us / 1_000_000)
+            for job_id, payload, due_us in await self._scripts.peek(count)
+        ]
 
     async def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
         """The dead-lettered jobs, oldest first; at most ``limit`` of them (None: all)."""

@@ -88,7 +88,7 @@ class Scripts:
     def __init__(self, client: Any, keys: QueueKeys, pipe: Pipe | None = None) -> None:
         k = keys
         self._wake = k.wake
-        self._put = _Script(client, pipe, "put", (k.waiting, k.payloads))
+        self._put = _Script(client, pipe, "put", (k.waiting, k.payloads, k.marker))
         self._get = _Script(client, pipe, "get", (k.waiting, k.locked, k.payloads, k.state, k.dead))
         self._extend = _Script(client, pipe, "extend", (k.locked, k.state))
         self._release = _Script(client, pipe, "release", (k.waiting, k.locked, k.state, k.dead))
@@ -97,6 +97,7 @@ class Scripts:
         self._dead = _Script(client, pipe, "dead", (k.payloads, k.state, k.dead))
         self._requeue_dead = _Script(client, pipe, "requeue_dead", (k.waiting, k.state, k.dead))
         self._purge = _Script(client, pipe, "purge", k.all())
+        self._peek = _Script(client, pipe, "peek", (k.waiting, k.payloads))
 
     async def put(self, jobs: list[tuple[str, bytes, int]]) -> list[bool]:
         """Queue each (id, text, delay µs) not in the queue yet; True for each one queued."""
@@ -152,6 +153,13 @@ class Scripts:
     async def requeue_dead(self, job_ids: list[str]) -> int:
         """Put the dead jobs ``job_ids`` (empty: all) back, due now; how many moved."""
         return int(await self._requeue_dead(self._wake, *map(_key, job_ids)))
+
+    async def peek(self, count: int) -> list[tuple[str, bytes | str, int]]:
+        """(id, payload, due time µs) of the next ``count`` waiting jobs, in due order."""
+        flat = await self._peek(count)
+        return [
+            (_hex(flat[i]), flat[i + 1], int(float(flat[i + 2]))) for i in range(0, len(flat), 3)
+        ]
 
     async def purge(self) -> int:
         """Remove every job of the queue; how many there were."""

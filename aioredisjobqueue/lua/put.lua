@@ -1,5 +1,5 @@
 -- put: add jobs whose id is not in the queue yet; wake sleeping consumers.
--- KEYS[1] waiting zset, KEYS[2] payloads hash
+-- KEYS[1] waiting zset, KEYS[2] payloads hash, KEYS[3] queue marker (set if missing)
 -- ARGV[1] wake channel, then triples: ARGV[3k-1] job id, ARGV[3k] canonical JSON,
 -- ARGV[3k+1] delay in microseconds (>= 0)
 -- returns an array with one integer per triple: 1 if queued, 0 if that id is already in the queue
@@ -22,6 +22,7 @@ for i = 1, n do
     added[i] = 0
   end
 end
+redis.call('SET', KEYS[3], string.format('%.0f', now), 'NX')
 if due_now then
   redis.pcall('PUBLISH', ARGV[1], '')
 end

@@ -1,0 +1,102 @@
+"""Poller: wait for due jobs and take them, for ``consume()`` and the Worker alike.
+
+When nothing is due it sleeps on the queue's wake-up subscription, with a jittered
+exponential backoff as the longest sleep; a dropped connection or a Redis restart is
+waited out with the same backoff, logged once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ._backoff import backoff
+from ._tasks import cancel_requested
+
+if TYPE_CHECKING:
+    from ._job import Job
+    from ._wake import Waker
+
+__all__ = ["TRANSIENT", "Poller"]
+
+logger = logging.getLogger("aioredisjobqueue")
+
+# Errors after which a consumer waits and tries again: the connection dropped, timed
+# out, or Redis is restarting (BusyLoadingError is a ConnectionError).
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class Poller:
+    """Takes due jobs for one consumer loop, waiting as long as none is due.
+
+    Use it as a context manager: while inside, the queue object keeps its wake-up
+    subscription.
+    """
+
+    def __init__(
+        self,
+        *,
+        queue_name: str,
+        take: Callable[[int], Awaitable[list[Job]]],
+        hand_back: Callable[[Sequence[Job]], Awaitable[None]],
+        waker: Waker,
+        min_interval: float,
+        max_interval: float,
+    ) -> None:
+        self._queue_name = queue_name
+        self._take = take
+        self._hand_back = hand_back
+        self._waker = waker
+        self._low = min_interval
+        self._high = max_interval
+        self._idle = 0
+        self._failures = 0
+
+    def __enter__(self) -> Poller:
+        self._waker.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._waker.release()
+
+    async def take(self, count: int) -> list[Job]:
+        """Wait until at least one job is due, then take up to ``count`` of them.
+
+        Cancellable at any await: jobs taken for a task cancelled meanwhile are given back.
+        """
+        while True:
+            signal = self._waker.signal()
+            try:
+                jobs = await self._take(count)
+            except TRANSIENT as exc:
+                if cancel_requested():
+                    raise asyncio.CancelledError from exc
+                if self._failures == 0:
+                    logger.warning(
+                        "queue %r: Redis unavailable, retrying: %r", self._queue_name, exc
+                    )
+                delay = backoff(self._failures, base=self._low, cap=self._high, floor=self._low)
+                self._failures += 1
+                await asyncio.sleep(delay)
+                continue
+            if cancel_requested():
+                # a layer below took the cancellation in: give the jobs back, then let it
+                # be raised again (an anyio cancel scope raises its own at the next await)
+                if jobs:
+                    await self._hand_back(jobs)
+                await asyncio.sleep(0)
+                raise asyncio.CancelledError
+            if self._failures:
+                logger.info("queue %r: Redis reachable again", self._queue_name)
+                self._failures = 0
+            if jobs:
+                self._idle = 0
+                return jobs
+            wait = backoff(self._idle, base=self._low, cap=self._high, floor=self._low)
+            await self._waker.wait(signal, wait)
+            self._idle += 1

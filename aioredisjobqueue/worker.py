@@ -1,0 +1,424 @@
+"""Worker: run a handler on a queue's jobs, with lock renewal, retries and graceful stop.
+
+A handler that returns completes its job; one that raises releases it with a retry delay
+from ``backoff`` (exponential, full jitter, capped). While a handler runs, its lock is
+extended every third of ``lock_timeout``, so a handler may run far longer than the lock;
+if another consumer took the job meanwhile, the handler is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import signal
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+import anyio
+import anyio.abc
+
+from . import _args
+from ._backoff import backoff
+from ._errors import LockLostError
+from ._job import Job
+from ._poll import TRANSIENT, Poller
+from ._queue import RedisJobQueue
+
+__all__ = ["EventKind", "Handler", "JobEvent", "Worker"]
+
+logger = logging.getLogger("aioredisjobqueue")
+
+T = TypeVar("T")
+
+EventKind = Literal["start", "complete", "retry", "dead", "lock_lost", "stopped"]
+Handler = Callable[[Job], Awaitable[object]]
+
+# How a worker waits for jobs when the queue is idle (seconds): as consume()'s defaults.
+_MIN_POLL = 0.01
+_MAX_POLL = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """Something that happened to a job in a worker, as ``on_event`` receives it.
+
+    ``kind``:
+
+    - ``"start"``: the handler is about to run;
+    - ``"complete"``: it returned and the job was completed;
+    - ``"retry"``: it raised (or ran past ``timeout``) and the job waits ``retry_in``
+      seconds before it is due again;
+    - ``"dead"``: it raised on the job's last allowed delivery: the job is a dead letter;
+    - ``"lock_lost"``: another consumer took the job (its lock had expired): the handler
+      was cancelled, or its result could not be recorded;
+    - ``"stopped"``: the worker stopped before the handler finished: the handler was
+      cancelled and the job given back at once, its delivery not counted.
+
+    ``duration`` is how long the handler ran, in seconds (None for ``"start"``);
+    ``error`` the exception it raised (a ``TimeoutError`` for ``timeout``).
+    """
+
+    kind: EventKind
+    job: Job
+    duration: float | None = None
+    error: BaseException | None = None
+    retry_in: float | None = None
+
+
+EventHook = Callable[[JobEvent], Awaitable[None] | None]
+
+
+@dataclass(eq=False)
+class _Running:
+    """A job whose handler runs: the scopes that stop it, and what stopped it."""
+
+    job: Job
+    lock_until: float  # time.monotonic() at which the lock expires, as far as we know
+    handler: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    everything: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    finished: bool = False  # the handler has returned or raised
+    lock_lost: bool = False
+    stopped: bool = False
+
+
+class Worker:
+    """Runs ``handler`` on the jobs of ``queue``, up to ``concurrency`` at once.
+
+    ``handler`` is an async function taking a ``Job``: its return completes the job, an
+    exception releases it for a retry after ``retry_delay * 2**(deliveries-1)`` seconds at
+    most (full jitter, capped at ``retry_max_delay``). With the queue's ``max_deliveries``,
+    a job that keeps failing becomes a dead letter. ``timeout`` (seconds, default none)
+    cancels a handler that runs longer and retries its job.
+
+    Jobs are taken under a ``lock_timeout`` ms lock, renewed every third of it while the
+    handler runs. ``grace`` is how many seconds running handlers get to finish when the
+    worker stops. ``on_event`` (a function or an async function) receives a ``JobEvent``
+    for each job's start and outcome; an exception it raises is logged and ignored.
+    """
+
+    def __init__(
+        self,
+        queue: RedisJobQueue,
+        handler: Handler,
+        *,
+        concurrency: int = 10,
+        lock_timeout: float = 30_000,
+        grace: float = 30.0,
+        retry_delay: float = 1.0,
+        retry_max_delay: float = 300.0,
+        timeout: float | None = None,
+        on_event: EventHook | None = None,
+    ) -> None:
+        if not isinstance(queue, RedisJobQueue):
+            raise TypeError(f"queue must be a RedisJobQueue, got {queue!r}")
+        if not callable(handler) or (
+            inspect.isfunction(handler) and not inspect.iscoroutinefunction(handler)
+        ):
+            raise TypeError(f"handler must be an async function taking a Job, got {handler!r}")
+        if on_event is not None and not callable(on_event):
+            raise TypeError(f"on_event must be callable, got {on_event!r}")
+        self._queue = queue
+        self._handler = handler
+        self._concurrency = _args.positive_int(concurrency, "concurrency")
+        self._lock_ms = _args.lock_ms(lock_timeout)
+        self._grace = _args.seconds(grace, "grace")
+        self._retry_delay = _args.seconds(retry_delay, "retry_delay")
+        self._retry_max_delay = _args.seconds(retry_max_delay, "retry_max_delay")
+        if self._retry_max_delay < self._retry_delay:
+            raise ValueError(
+                f"retry_max_delay must be >= retry_delay, got retry_max_delay="
+                f"{retry_max_delay!r} < retry_delay={retry_delay!r}"
+            )
+        self._timeout = None if timeout is None else _args.positive_seconds(timeout, "timeout")
+        self._on_event = on_event
+        self._counts: Counter[str] = Counter()
+        self._running: set[_Running] = set()
+        self._idle = anyio.Event()
+        self._idle.set()
+        self._started = False
+        self._stopping = False
+        self._aborted = False
+        self._stop_grace = self._grace
+        self._feed: anyio.CancelScope | None = None
+        self._wind_down: anyio.CancelScope | None = None
+
+    @property
+    def queue(self) -> RedisJobQueue:
+        """The queue the worker takes jobs from."""
+        return self._queue
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        """How many events of each kind (``"complete"``, ``"retry"``, …) this worker had."""
+        return dict(self._counts)
+
+    @property
+    def active(self) -> int:
+        """How many handlers are running now."""
+        return len(self._running)
+
+    @property
+    def stopping(self) -> bool:
+        """True once ``stop()`` was called."""
+        return self._stopping
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop taking jobs; give running handlers ``grace`` seconds to finish (default: the
+        constructor's), then cancel them and release their jobs at once, uncounted.
+
+        A second call stops at once: handlers are cancelled and their jobs come back when
+        their locks expire. Call it from the worker's event loop (a signal handler set with
+        ``loop.add_signal_handler`` is fine). ``run()`` returns once everything stopped.
+        """
+        seconds = self._grace if grace is None else _args.seconds(grace, "grace")
+        if not self._stopping:
+            self._stopping = True
+            self._stop_grace = seconds
+            logger.info(
+                "worker on queue %r stopping: %d running jobs get %g s to finish",
+                self._queue.name,
+                len(self._running),
+                seconds,
+            )
+            if self._feed is not None:
+                self._feed.cancel()
+            return
+        if self._aborted:
+            return
+        self._aborted = True
+        logger.warning(
+            "worker on queue %r stopping at once: %d running jobs come back when their "
+            "locks expire",
+            self._queue.name,
+            len(self._running),
+        )
+        if self._feed is not None:
+            self._feed.cancel()
+        if self._wind_down is not None:
+            self._wind_down.cancel()
+        for running in self._running:
+            running.everything.cancel()
+
+    async def run(self, *, handle_signals: bool = False) -> None:
+        """Take and handle jobs until ``stop()``; return when every handler has ended.
+
+        With ``handle_signals``, SIGTERM and SIGINT call ``stop()`` (a second one stops at
+        once). Redis outages are waited out. A worker runs once.
+        """
+        if self._started:
+            raise RuntimeError("a Worker runs once: make a new one")
+        self._started = True
+        logger.info(
+            "worker on queue %r started: concurrency %d, lock_timeout %d ms",
+            self._queue.name,
+            self._concurrency,
+            self._lock_ms,
+        )
+        try:
+            with self._signals(handle_signals):
+                async with anyio.create_task_group() as tasks:
+                    await self._take_jobs(tasks)
+                    await self._stop_handlers()
+        finally:
+            logger.info(
+                "worker on queue %r stopped: %s",
+                self._queue.name,
+                ", ".join(f"{n} {k}" for k, n in sorted(self._counts.items())) or "no jobs",
+            )
+
+    @contextmanager
+    def _signals(self, enabled: bool) -> Iterator[None]:
+        if not enabled:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT)
+        for sig in signals:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            yield
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        logger.info("worker on queue %r received %s", self._queue.name, sig.name)
+        self.stop()
+
+    async def _take_jobs(self, tasks: anyio.abc.TaskGroup) -> None:
+        """Fill free slots with jobs, one get round trip for all of them, until stopped."""
+        limiter = anyio.CapacityLimiter(self._concurrency)
+        poller: Poller = self._queue._poller(self._lock_ms, _MIN_POLL, _MAX_POLL)
+        with anyio.CancelScope() as self._feed, poller:
+            if self._stopping:
+                self._feed.cancel()
+            while True:
+                slots = [object()]
+                await limiter.acquire_on_behalf_of(slots[0])
+                while limiter.available_tokens >= 1:
+                    slots.append(object())
+                    limiter.acquire_on_behalf_of_nowait(slots[-1])
+                jobs: list[Job] = []
+                try:
+                    jobs = await poller.take(len(slots))
+                finally:
+                    for slot in slots[len(jobs) :]:
+                        limiter.release_on_behalf_of(slot)
+                for job, slot in zip(jobs, slots, strict=False):
+                    if not self._running:
+                        self._idle = anyio.Event()
+                    running = _Running(job, time.monotonic() + self._lock_ms / 1000)
+                    self._running.add(running)
+                    tasks.start_soon(self._handle, running, limiter, slot)
+
+    async def _stop_handlers(self) -> None:
+        """After taking stopped: wait the grace period, then cancel what still runs."""
+        with anyio.CancelScope() as self._wind_down:
+            if self._aborted:
+                self._wind_down.cancel()
+            with anyio.move_on_after(self._stop_grace):
+                await self._idle.wait()
+        for running in self._running:
+            if not running.finished:
+                running.stopped = True
+                running.handler.cancel()
+
+    async def _handle(
+        self, running: _Running, limiter: anyio.CapacityLimiter, slot: object
+    ) -> None:
+        job = running.job
+        try:
+            with running.everything:
+                await self._emit(JobEvent("start", job))
+                started = time.monotonic()
+                error: Exception | None = None
+                async with anyio.create_task_group() as renewal:
+                    renewal.start_soon(self._renew, running)
+                    with running.handler:
+                        try:
+                            with anyio.fail_after(self._timeout):
+                                await self._handler(job)
+                        except Exception as exc:
+                            error = exc
+                    running.finished = True
+                    renewal.cancel_scope.cancel()
+                await self._settle(running, time.monotonic() - started, error)
+        finally:
+            self._running.discard(running)
+            if not self._running:
+                self._idle.set()
+            limiter.release_on_behalf_of(slot)
+
+    async def _settle(self, running: _Running, duration: float, error: Exception | None) -> None:
+        """Record the handler's outcome in Redis and tell ``on_event``."""
+        job = running.job
+        event: JobEvent
+        try:
+            if running.lock_lost:
+                event = JobEvent("lock_lost", job, duration, error)
+            elif running.stopped:
+                await self._retrying(running, lambda: self._queue._release(job, 0, undo=True))
+                event = JobEvent("stopped", job, duration, error)
+            elif error is None:
+                await self._retrying(running, job.complete)
+                event = JobEvent("complete", job, duration)
+            else:
+                delay = backoff(
+                    job.deliveries - 1, base=self._retry_delay, cap=self._retry_max_delay
+                )
+                delay_us = _args.delay_us(delay)
+                waits = await self._retrying(running, lambda: self._queue._release(job, delay_us))
+                if waits:
+                    event = JobEvent("retry", job, duration, error, delay)
+                    logger.warning(
+                        "job %s of queue %r failed on delivery %d, retry in %.3g s: %r",
+                        job.id,
+                        self._queue.name,
+                        job.deliveries,
+                        delay,
+                        error,
+                        exc_info=error,
+                    )
+                else:
+                    event = JobEvent("dead", job, duration, error)
+        except LockLostError:
+            event = JobEvent("lock_lost", job, duration, error)
+        except TRANSIENT as exc:
+            logger.warning(
+                "job %s of queue %r: could not record its outcome (%r); it is due again "
+                "when its lock expires",
+                job.id,
+                self._queue.name,
+                exc,
+            )
+            return
+        if event.kind == "lock_lost":
+            logger.warning(
+                "job %s of queue %r: lock lost, another consumer holds the job now",
+                job.id,
+                self._queue.name,
+            )
+        await self._emit(event)
+
+    async def _retrying(self, running: _Running, call: Callable[[], Awaitable[T]]) -> T:
+        """Run ``call``, retrying through Redis outages as long as the job's lock lasts."""
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except TRANSIENT:
+                if time.monotonic() >= running.lock_until:
+                    raise
+                await anyio.sleep(backoff(attempt, base=0.05, cap=1.0))
+                attempt += 1
+
+    async def _renew(self, running: _Running) -> None:
+        """Extend the job's lock every third of ``lock_timeout`` until cancelled."""
+        every = self._lock_ms / 3000
+        failures = 0
+        wait = every
+        while True:
+            await anyio.sleep(wait)
+            try:
+                await running.job.extend(self._lock_ms)
+            except LockLostError:
+                running.lock_lost = True
+                running.handler.cancel()
+                return
+            except TRANSIENT as exc:
+                if failures == 0:
+                    logger.warning(
+                        "job %s of queue %r: could not renew its lock, retrying: %r",
+                        running.job.id,
+                        self._queue.name,
+                        exc,
+                    )
+                wait = backoff(failures, base=every / 10, cap=every)
+                failures += 1
+                continue
+            running.lock_until = time.monotonic() + self._lock_ms / 1000
+            failures = 0
+            wait = every
+
+    async def _emit(self, event: JobEvent) -> None:
+        self._counts[event.kind] += 1
+        logger.debug("job %s of queue %r: %s", event.job.id, self._queue.name, event.kind)
+        if self._on_event is None:
+            return
+        try:
+            result = self._on_event(event)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("on_event raised for the %s of job %s", event.kind, event.job.id)
+
+    def __repr__(self) -> str:
+        return (
+            f"Worker(queue={self._queue.name!r}, concurrency={self._concurrency}, "
+            f"lock_timeout={self._lock_ms}, running={len(self._running)})"
+        )
