@@ -38,6 +38,15 @@ T = TypeVar("T")
 EventKind = Literal["start", "complete", "retry", "dead", "lock_lost", "stopped"]
 Handler = Callable[[Job], Awaitable[object]]
 
+# How run() sums up, at its end, what its jobs did
+_DONE = {
+    "start": "started",
+    "complete": "completed",
+    "retry": "retried",
+    "dead": "dead-lettered",
+    "lock_lost": "lost to another consumer",
+    "stopped": "given back on stop",
+}
 # How a worker waits for jobs when the queue is idle (seconds): as consume()'s defaults.
 _MIN_POLL = 0.01
 _MAX_POLL = 1.0
@@ -228,7 +237,8 @@ class Worker:
             logger.info(
                 "worker on queue %r stopped: %s",
                 self._queue.name,
-                ", ".join(f"{n} {k}" for k, n in sorted(self._counts.items())) or "no jobs",
+                ", ".join(f"{self._counts[k]} {w}" for k, w in _DONE.items() if self._counts[k])
+                or "no jobs",
             )
 
     @contextmanager

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,63 +20,37 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULT_MARK = "BENCH-RESULT "
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class RedisServer:
-    """A redis-server on a free loopback port, persistence off, in a temporary directory."""
+    """A redis-server on a free loopback port, persistence off, in a temporary directory.
+
+    ``aioredisjobqueue.testing.RedisServer`` with ``reset()`` and ``info()``; raises
+    SystemExit when redis-server is not on the PATH.
+    """
 
     def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise SystemExit(
-                "redis-server is not on the PATH: install it (Debian: apt-get install redis-server)"
-            )
-        self._binary = binary
-        self._dir = tempfile.TemporaryDirectory(prefix="ajq-bench-")
-        self.port = free_port()
-        self._process: subprocess.Popen[bytes] | None = None
+        # imported here, not above: the children import this module too, in venvs that
+        # have neither pytest nor this package's dependencies (arq's own venv)
+        from aioredisjobqueue._server import RedisServer as Server
+
+        try:
+            self._server = Server()
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self._server.url
 
     def start(self) -> None:
-        args = [
-            self._binary,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", self._dir.name,
-            "--save", "",
-            "--appendonly", "no",
-        ]  # fmt: skip
-        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self._process.returncode}")
-            try:
-                with redis.Redis(port=self.port, socket_timeout=0.5) as client:
-                    if client.ping():
-                        return
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not answer PING within 10 s")
+        self._server.start()
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._process = None
-        self._dir.cleanup()
+        """Stop the server and remove its directory."""
+        self._server.stop()
 
     def reset(self) -> None:
         """Empty the server between runs: keys, cached scripts and functions."""

@@ -20,19 +20,15 @@ import contextlib
 import os
 import random
 import secrets
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
 
 from aioredisjobqueue import DuplicateJobError, Job, LockLostError, QueueStats, RedisJobQueue
+from aioredisjobqueue.testing import RedisServer
 
 TOTAL = 2000  # unique jobs
 CONSUMERS = 8
@@ -150,29 +146,6 @@ async def report(queue: RedisJobQueue, tally: Tally) -> None:
         await asyncio.sleep(0.1 if TTY else 0.5)
 
 
-@contextlib.contextmanager
-def private_redis(binary: str) -> Iterator[str]:
-    """Run a throwaway redis-server on a free loopback port, persistence off; yield its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    with tempfile.TemporaryDirectory(prefix="ajq-demo-") as tmp:
-        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", tmp, "--save", ""]
-        # its own session: Ctrl-C reaches only this script, which stops the server itself
-        server = subprocess.Popen(args, stdout=subprocess.DEVNULL, start_new_session=True)
-        try:
-            for _ in range(500):  # wait up to 10 s for it to listen
-                if server.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with code {server.returncode}")
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
-                    break
-                time.sleep(0.02)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            server.terminate()
-            server.wait()
-
-
 async def run(url: str, where: str) -> int:
     name = f"demo-{secrets.token_hex(4)}"  # unique per run: re-runs on one Redis never meet
     tally = Tally()
@@ -234,13 +207,12 @@ async def main() -> int:
     url = os.environ.get("REDIS_URL")
     if url:
         return await run(url, "REDIS_URL")
-    if (binary := shutil.which("redis-server")) is None:
-        sys.exit(
-            "demo: redis-server is not installed: install it (Debian: apt-get install "
-            "redis-server) or set REDIS_URL"
-        )
-    with private_redis(binary) as url:
-        return await run(url, f"a private redis-server at {url}")
+    try:
+        server = RedisServer()
+    except RuntimeError as exc:
+        sys.exit(f"demo: {exc}, or set REDIS_URL")
+    with server:
+        return await run(server.url, f"a private redis-server at {server.url}")
 
 
 if __name__ == "__main__":

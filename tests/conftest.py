@@ -12,9 +12,9 @@ from typing import Any
 
 import fakeredis
 import pytest
-from redis_server import RedisServer
 
 from aioredisjobqueue import RedisJobQueue
+from aioredisjobqueue.testing import RedisServer
 
 
 @pytest.fixture(scope="session")

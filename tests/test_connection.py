@@ -8,9 +8,9 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.connection import SSLConnection
 from redis.crc import key_slot
-from redis_server import RedisServer
 
 from aioredisjobqueue import RedisJobQueue
+from aioredisjobqueue.testing import RedisServer
 
 
 async def test_host_port_and_db_select_the_server_and_database(

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import redis
-from redis_server import RedisServer
 
 from aioredisjobqueue._keys import QueueKeys
+from aioredisjobqueue.testing import RedisServer
 
 
 def _env(redis_server: RedisServer) -> dict[str, str]:
@@ -67,3 +67,23 @@ def test_publisher_and_consumer_examples(redis_server: RedisServer, project_root
         assert run.stdout.count("already queued") == expected_duplicates
     r.delete(*QueueKeys("my-queue").all())
     r.close()
+
+
+def test_wordcount_service_counts_every_file_through_a_deploy(project_root: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # its own redis-server
+    run = subprocess.run(
+        [sys.executable, str(project_root / "examples" / "wordcount" / "run.py")],
+        env={**env, "WORDCOUNT_WORK_SECONDS": "0.005", "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "OK: every file was counted or is a dead letter" in run.stdout
+    assert "files lost: 0" in run.stdout
+    assert "/no/such/file.py" in run.stdout  # the poison job, dead-lettered
+    # worker 1 was stopped halfway, with SIGTERM, and said what its jobs did
+    worker_1 = next(line for line in run.stdout.splitlines() if "worker 1:" in line)
+    assert "completed" in worker_1
+    # the live view ran: its snapshots show the queue
+    assert "wordcount" in run.stdout

@@ -25,7 +25,6 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis_server import RedisServer
 
 from aioredisjobqueue import (
     DuplicateJobError,
@@ -35,6 +34,7 @@ from aioredisjobqueue import (
     RedisJobQueue,
     job_id,
 )
+from aioredisjobqueue.testing import RedisServer
 
 pytestmark = pytest.mark.real_redis
 

@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 from conftest import MakeQueue
-from redis_server import RedisServer
 
 from aioredisjobqueue import (
     DuplicateJobError,
@@ -16,6 +15,7 @@ from aioredisjobqueue import (
     RedisJobQueue,
     job_id,
 )
+from aioredisjobqueue.testing import RedisServer
 
 
 async def test_put_returns_the_content_id(queue: RedisJobQueue) -> None:

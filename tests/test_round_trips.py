@@ -8,9 +8,9 @@ import time
 
 import redis.asyncio as aioredis
 from conftest import MakeQueue
-from redis_server import RedisServer
 
 from aioredisjobqueue import RedisJobQueue, job_id
+from aioredisjobqueue.testing import RedisServer
 
 
 async def _evalsha_calls(r: aioredis.Redis) -> int:

@@ -1,0 +1,439 @@
+"""The command line: run a worker, look into queues, put and requeue jobs.
+
+    aioredisjobqueue worker module:handler --queue NAME [--concurrency N] [--lock-timeout MS]
+    aioredisjobqueue stats [NAME ...] [--watch]
+    aioredisjobqueue put NAME JSON
+    aioredisjobqueue peek NAME [-n N]
+    aioredisjobqueue dead NAME
+    aioredisjobqueue requeue-dead NAME [ID ...]
+    aioredisjobqueue purge NAME --yes
+
+Every command takes ``--url``, by default ``$REDIS_URL``, then ``redis://localhost:6379/0``.
+Errors are one line on stderr and a non-zero exit status: 1 for what Redis or the queue
+answered (an unknown queue, a duplicate job, no Redis), 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+import click
+from redis.exceptions import RedisError, ResponseError
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from . import __version__, _args
+from ._client import client_for
+from ._errors import DuplicateJobError
+from ._keys import MARKER_PATTERN, QueueKeys, queue_name_of_marker, validate_queue_name
+from ._poll import TRANSIENT
+from ._queue import QueueStats, RedisJobQueue
+from .worker import Handler, Worker
+
+__all__ = ["cli"]
+
+DEFAULT_URL = "redis://localhost:6379/0"
+T = TypeVar("T")
+
+
+def _resolve_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """--url of the command, else --url before it, else $REDIS_URL, else the default."""
+    if value:
+        return value
+    parent = ctx.find_root().params.get("url")
+    if isinstance(parent, str) and parent:
+        return parent
+    return os.environ.get("REDIS_URL") or DEFAULT_URL
+
+
+url_option = click.option(
+    "--url",
+    callback=_resolve_url,
+    help=f"Redis URL [default: $REDIS_URL, else {DEFAULT_URL}]",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aioredisjobqueue")
+@click.option(
+    "--url", help=f"Redis URL for every command [default: $REDIS_URL, else {DEFAULT_URL}]"
+)
+def cli(url: str | None) -> None:
+    """An asyncio job queue on Redis: run workers and look into queues."""
+
+
+# -- running commands ----------------------------------------------------------------
+
+
+def _run(url: str, main: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run ``main(client)`` on a client for ``url``; turn Redis failures into one line."""
+    try:
+        client, _ = client_for(
+            redis_host=None, redis_port=None, redis_db=None, url=url, redis=None, max_connections=8
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--url") from None
+
+    async def with_client() -> T:
+        try:
+            return await main(client)
+        finally:
+            await client.aclose()
+            await client.connection_pool.disconnect()
+
+    try:
+        return asyncio.run(with_client())
+    except TRANSIENT as exc:
+        raise click.ClickException(f"cannot reach Redis at {_safe(url)}: {exc}") from None
+    except ResponseError as exc:
+        raise click.ClickException(f"Redis at {_safe(url)} answered: {exc}") from None
+    except RedisError as exc:
+        raise click.ClickException(f"Redis at {_safe(url)}: {exc}") from None
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def _name(value: str) -> str:
+    try:
+        return validate_queue_name(value)
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+
+
+async def _known(client: Any, url: str, names: Sequence[str]) -> None:
+    """Raise for the first name that is no queue at ``url``: nothing was ever put in it."""
+    for name in names:
+        keys = QueueKeys(name)
+        if not await client.exists(keys.marker, *keys.all()):
+            raise click.ClickException(
+                f"no queue {name!r} at {_safe(url)}: nothing was ever put in it"
+            )
+
+
+async def _queues(client: Any) -> list[str]:
+    """The names of every queue in the database, sorted."""
+    names = set()
+    async for key in client.scan_iter(match=MARKER_PATTERN, count=1000):
+        name = queue_name_of_marker(key.decode() if isinstance(key, bytes) else key)
+        if name is not None:
+            names.add(name)
+    return sorted(names)
+
+
+def _json_line(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+# -- worker --------------------------------------------------------------------------
+
+
+def _import_handler(spec: str) -> Handler:
+    module_name, colon, attribute = spec.partition(":")
+    if not colon or not module_name or not attribute:
+        raise click.BadParameter(
+            f"must be module:function, got {spec!r}", param_hint="MODULE:FUNCTION"
+        )
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: modules of the current folder
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise click.BadParameter(
+            f"cannot import {module_name!r}: {exc}", param_hint="MODULE:FUNCTION"
+        ) from None
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise click.BadParameter(
+                f"{module_name!r} has no {attribute!r}", param_hint="MODULE:FUNCTION"
+            ) from None
+    handler: Handler = target
+    return handler
+
+
+@cli.command()
+@click.argument("handler", metavar="MODULE:FUNCTION")
+@click.option("--queue", "-q", "queue_name", required=True, help="The queue to take jobs from.")
+@url_option
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30_000,
+    show_default=True,
+    help="Lock of each job, in ms; renewed while its handler runs.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds running handlers get to finish on SIGTERM/SIGINT.",
+)
+@click.option("--retry-delay", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option("--retry-max-delay", type=click.FloatRange(min=0), default=300.0, show_default=True)
+@click.option(
+    "--timeout", type=click.FloatRange(min=0, min_open=True), help="Time limit of a job (s)."
+)
+@click.option(
+    "--max-deliveries",
+    type=click.IntRange(min=1),
+    help="Dead-letter a job after this many deliveries.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+def worker(
+    handler: str,
+    queue_name: str,
+    url: str,
+    concurrency: int,
+    lock_timeout: float,
+    grace: float,
+    retry_delay: float,
+    retry_max_delay: float,
+    timeout: float | None,
+    max_deliveries: int | None,
+    log_level: str,
+) -> None:
+    """Run a handler on the jobs of a queue.
+
+    Runs the async function MODULE:FUNCTION until SIGTERM/SIGINT. The function takes a
+    Job: its return completes the job, an exception retries it later. The first signal
+    stops taking jobs and gives running ones --grace seconds; a second one stops at once.
+    """
+    name = _name(queue_name)
+    function = _import_handler(handler)
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+    async def main(client: Any) -> None:
+        await client.ping()  # fail at once, with one line, when Redis is not there
+        queue = RedisJobQueue(name, redis=client, max_deliveries=max_deliveries)
+        try:
+            the_worker = Worker(
+                queue,
+                function,
+                concurrency=concurrency,
+                lock_timeout=lock_timeout,
+                grace=grace,
+                retry_delay=retry_delay,
+                retry_max_delay=retry_max_delay,
+                timeout=timeout,
+            )
+        except (TypeError, ValueError) as exc:
+            raise click.UsageError(str(exc)) from None
+        try:
+            await the_worker.run(handle_signals=True)
+        finally:
+            await queue.aclose()
+
+    _run(url, main)
+
+
+# -- looking into queues ---------------------------------------------------------------
+
+
+def _stats_table(stats: dict[str, QueueStats], url: str) -> Table:
+    table = Table(title=f"{_safe(url)}  {time.strftime('%H:%M:%S')}", title_justify="left")
+    table.add_column("queue")
+    for column in ("ready", "locked", "delayed", "dead", "total"):
+        table.add_column(column, justify="right")
+    for name, s in stats.items():
+        table.add_row(name, *(str(n) for n in (s.ready, s.locked, s.delayed, s.dead, s.total)))
+    return table
+
+
+async def _read_stats(client: Any, names: Sequence[str]) -> dict[str, QueueStats]:
+    found = list(names) or await _queues(client)
+    return {name: await RedisJobQueue(name, redis=client).stats() for name in found}
+
+
+@cli.command()
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@url_option
+@click.option("--watch", "-w", is_flag=True, help="Refresh until Ctrl-C.")
+@click.option(
+    "--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True, help="(s)"
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per queue and line.")
+def stats(names: tuple[str, ...], url: str, watch: bool, interval: float, as_json: bool) -> None:
+    """Count the jobs of queues by state.
+
+    Shows ready, locked, delayed and dead jobs of each queue NAME (default: every queue).
+    """
+    wanted = [_name(n) for n in names]
+    console = Console()
+
+    def show(current: dict[str, QueueStats]) -> None:
+        if as_json:
+            for name, s in current.items():
+                record = {"queue": name, "ready": s.ready, "locked": s.locked}
+                record |= {"delayed": s.delayed, "dead": s.dead, "total": s.total}
+                click.echo(_json_line(record))
+        elif current:
+            console.print(_stats_table(current, url))
+        else:
+            click.echo(f"no queues at {_safe(url)}", err=True)
+
+    async def main(client: Any) -> None:
+        await _known(client, url, wanted)
+        if not watch:
+            show(await _read_stats(client, wanted))
+            return
+        if as_json or not console.is_terminal:
+            while True:  # a log of snapshots, for pipes and files
+                show(await _read_stats(client, wanted))
+                await asyncio.sleep(interval)
+        with Live(console=console, auto_refresh=False) as live:
+            while True:
+                live.update(_stats_table(await _read_stats(client, wanted), url), refresh=True)
+                await asyncio.sleep(interval)
+
+    if not watch:
+        _run(url, main)
+        return
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how --watch is meant to end
+        _run(url, _until_stopped(main))
+
+
+def _until_stopped(
+    main: Callable[[Any], Coroutine[Any, Any, None]],
+) -> Callable[[Any], Coroutine[Any, Any, None]]:
+    """``main``, ended quietly by SIGTERM or Ctrl-C."""
+
+    async def run(client: Any) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            await main(client)
+        except asyncio.CancelledError:
+            return
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    return run
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("payload", metavar="JSON")
+@url_option
+@click.option("--delay", type=click.FloatRange(min=0), default=0.0, help="Due after (s).")
+def put(name: str, payload: str, url: str, delay: float) -> None:
+    """Put the job JSON in the queue NAME and print its id."""
+    queue_name = _name(name)
+    try:
+        value = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="JSON") from None
+
+    async def main(client: Any) -> str:
+        try:
+            return await RedisJobQueue(queue_name, redis=client).put(value, delay=delay)
+        except DuplicateJobError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (TypeError, ValueError) as exc:
+            raise click.BadParameter(str(exc), param_hint="JSON") from None
+
+    click.echo(_run(url, main))
+
+
+def _queue_command(name: str, url: str, action: Callable[[RedisJobQueue], Awaitable[T]]) -> T:
+    """Run ``action`` on the queue NAME, which must exist."""
+    queue_name = _name(name)
+
+    async def main(client: Any) -> T:
+        await _known(client, url, [queue_name])
+        return await action(RedisJobQueue(queue_name, redis=client))
+
+    return _run(url, main)
+
+
+@cli.command()
+@click.argument("name")
+@url_option
+@click.option("-n", "count", type=click.IntRange(min=1), default=10, show_default=True)
+def peek(name: str, url: str, count: int) -> None:
+    """Print the next waiting jobs.
+
+    Their payloads, one JSON value per line, in the order they become due.
+    """
+    for job in _queue_command(name, url, lambda q: q.peek(count)):
+        click.echo(_json_line(job.payload))
+
+
+@cli.command()
+@click.argument("name")
+@url_option
+@click.option("-n", "count", type=click.IntRange(min=1), help="At most this many, oldest first.")
+def dead(name: str, url: str, count: int | None) -> None:
+    """List the dead letters of a queue.
+
+    One JSON object per line, oldest first: id, deliveries, died_at, payload.
+    """
+    for letter in _queue_command(name, url, lambda q: q.dead_letters(count)):
+        died = dt.datetime.fromtimestamp(letter.died_at, dt.UTC).isoformat(timespec="seconds")
+        record = {"id": letter.id, "deliveries": letter.deliveries, "died_at": died}
+        click.echo(_json_line(record | {"payload": letter.payload}))
+
+
+@cli.command("requeue-dead")
+@click.argument("name")
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@url_option
+def requeue_dead(name: str, ids: tuple[str, ...], url: str) -> None:
+    """Put dead letters back in the queue.
+
+    The jobs ID (default: every dead letter) are due at once, their deliveries reset.
+    """
+    try:
+        chosen = [_args.job_id(i, "ID") for i in ids] or None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="ID") from None
+    n = _queue_command(name, url, lambda q: q.requeue_dead(chosen))
+    click.echo(f"requeued {n} job{'s' if n != 1 else ''} in queue {name!r}")
+
+
+@cli.command()
+@click.argument("name")
+@url_option
+@click.option("--yes", is_flag=True, help="Confirm: every job of the queue goes.")
+def purge(name: str, url: str, yes: bool) -> None:
+    """Remove every job of a queue (needs --yes).
+
+    Jobs in every state go: ready, locked, delayed and dead.
+    """
+    if not yes:
+        raise click.UsageError(f"purge removes every job of queue {name!r}: add --yes to do it")
+    n = _queue_command(name, url, lambda q: q.purge())
+    click.echo(f"purged {n} job{'s' if n != 1 else ''} from queue {name!r}")
