@@ -21,6 +21,7 @@ from typing import Literal, TypeVar
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 from . import _args
 from ._backoff import backoff
@@ -93,6 +94,7 @@ class _Running:
     finished: bool = False  # the handler has returned or raised
     lock_lost: bool = False
     stopped: bool = False
+    renewal_failed: bool = False  # the last renewal met a dropped connection
 
 
 class Worker:
@@ -147,6 +149,8 @@ class Worker:
         self._on_event = on_event
         self._counts: Counter[str] = Counter()
         self._running: set[_Running] = set()
+        self._free = self._concurrency  # slots with no job handed to them
+        self._slot_freed = anyio.Event()
         self._idle = anyio.Event()
         self._idle.set()
         self._started = False
@@ -231,8 +235,10 @@ class Worker:
         try:
             with self._signals(handle_signals):
                 async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(self._renew)
                     await self._take_jobs(tasks)
                     await self._stop_handlers()
+                    tasks.cancel_scope.cancel()  # the renewer; every handler has ended
         finally:
             logger.info(
                 "worker on queue %r stopped: %s",
@@ -261,68 +267,80 @@ class Worker:
         self.stop()
 
     async def _take_jobs(self, tasks: anyio.abc.TaskGroup) -> None:
-        """Fill free slots with jobs, one get round trip for all of them, until stopped."""
-        limiter = anyio.CapacityLimiter(self._concurrency)
+        """Fill free slots with jobs, one get round trip for all of them, until stopped.
+
+        ``concurrency`` slot tasks run the handlers, so at most that many run at once;
+        the slots hold no task of their own between jobs.
+        """
+        handoff: asyncio.Queue[_Running] = asyncio.Queue()
+        for _ in range(self._concurrency):
+            tasks.start_soon(self._slot, handoff)
         poller: Poller = self._queue._poller(self._lock_ms, _MIN_POLL, _MAX_POLL)
         with anyio.CancelScope() as self._feed, poller:
             if self._stopping:
                 self._feed.cancel()
             while True:
-                slots = [object()]
-                await limiter.acquire_on_behalf_of(slots[0])
-                while limiter.available_tokens >= 1:
-                    slots.append(object())
-                    limiter.acquire_on_behalf_of_nowait(slots[-1])
-                jobs: list[Job] = []
-                try:
-                    jobs = await poller.take(len(slots))
-                finally:
-                    for slot in slots[len(jobs) :]:
-                        limiter.release_on_behalf_of(slot)
-                for job, slot in zip(jobs, slots, strict=False):
+                while self._free == 0:
+                    self._slot_freed = anyio.Event()
+                    await self._slot_freed.wait()
+                # one turn of the event loop: handlers ending in this same turn free their
+                # slots too, and one get fills them all
+                await anyio.lowlevel.checkpoint()
+                jobs = await poller.take(self._free)
+                self._free -= len(jobs)
+                for job in jobs:
                     if not self._running:
                         self._idle = anyio.Event()
                     running = _Running(job, time.monotonic() + self._lock_ms / 1000)
                     self._running.add(running)
-                    tasks.start_soon(self._handle, running, limiter, slot)
+                    handoff.put_nowait(running)
+
+    async def _slot(self, handoff: asyncio.Queue[_Running]) -> None:
+        """One of the ``concurrency`` handler slots: run the jobs handed to it, one by one."""
+        while True:
+            running = await handoff.get()
+            try:
+                await self._handle(running)
+            finally:
+                self._free += 1
+                self._slot_freed.set()
 
     async def _stop_handlers(self) -> None:
-        """After taking stopped: wait the grace period, then cancel what still runs."""
+        """After taking stopped: wait the grace period, cancel what still runs, and wait
+        while their jobs are given back (a second ``stop()`` cuts all of it short)."""
         with anyio.CancelScope() as self._wind_down:
             if self._aborted:
                 self._wind_down.cancel()
             with anyio.move_on_after(self._stop_grace):
                 await self._idle.wait()
-        for running in self._running:
-            if not running.finished:
-                running.stopped = True
-                running.handler.cancel()
+            for running in self._running:
+                if not running.finished:
+                    running.stopped = True
+                    running.handler.cancel()
+            await self._idle.wait()
 
-    async def _handle(
-        self, running: _Running, limiter: anyio.CapacityLimiter, slot: object
-    ) -> None:
+    async def _handle(self, running: _Running) -> None:
         job = running.job
         try:
             with running.everything:
                 await self._emit(JobEvent("start", job))
                 started = time.monotonic()
                 error: Exception | None = None
-                async with anyio.create_task_group() as renewal:
-                    renewal.start_soon(self._renew, running)
-                    with running.handler:
-                        try:
+                with running.handler:
+                    try:
+                        if self._timeout is None:
+                            await self._handler(job)
+                        else:
                             with anyio.fail_after(self._timeout):
                                 await self._handler(job)
-                        except Exception as exc:
-                            error = exc
-                    running.finished = True
-                    renewal.cancel_scope.cancel()
+                    except Exception as exc:
+                        error = exc
+                running.finished = True
                 await self._settle(running, time.monotonic() - started, error)
         finally:
             self._running.discard(running)
             if not self._running:
                 self._idle.set()
-            limiter.release_on_behalf_of(slot)
 
     async def _settle(self, running: _Running, duration: float, error: Exception | None) -> None:
         """Record the handler's outcome in Redis and tell ``on_event``."""
@@ -387,33 +405,47 @@ class Worker:
                 await anyio.sleep(backoff(attempt, base=0.05, cap=1.0))
                 attempt += 1
 
-    async def _renew(self, running: _Running) -> None:
-        """Extend the job's lock every third of ``lock_timeout`` until cancelled."""
-        every = self._lock_ms / 3000
-        failures = 0
-        wait = every
+    async def _renew(self) -> None:
+        """Extend the locks of running handlers' jobs, each once a third of ``lock_timeout``
+        has passed since its lock was last set, until cancelled.
+
+        One task for every job of the worker: it wakes every sixth of ``lock_timeout``, so a
+        lock is renewed at the latest half-way through, and a renewal that failed because
+        Redis was unreachable is tried again at the next wake.
+        """
+        lock_s = self._lock_ms / 1000
         while True:
-            await anyio.sleep(wait)
-            try:
-                await running.job.extend(self._lock_ms)
-            except LockLostError:
+            await anyio.sleep(lock_s / 6)
+            now = time.monotonic()
+            due = [
+                r for r in self._running if not r.finished and r.lock_until - now <= lock_s * 2 / 3
+            ]
+            if due:
+                async with anyio.create_task_group() as renewals:
+                    for running in due:
+                        renewals.start_soon(self._renew_one, running)
+
+    async def _renew_one(self, running: _Running) -> None:
+        asked = time.monotonic()
+        try:
+            await running.job.extend(self._lock_ms)
+        except LockLostError:
+            if not running.finished:
                 running.lock_lost = True
                 running.handler.cancel()
-                return
-            except TRANSIENT as exc:
-                if failures == 0:
-                    logger.warning(
-                        "job %s of queue %r: could not renew its lock, retrying: %r",
-                        running.job.id,
-                        self._queue.name,
-                        exc,
-                    )
-                wait = backoff(failures, base=every / 10, cap=every)
-                failures += 1
-                continue
-            running.lock_until = time.monotonic() + self._lock_ms / 1000
-            failures = 0
-            wait = every
+            return
+        except TRANSIENT as exc:
+            if not running.renewal_failed:
+                logger.warning(
+                    "job %s of queue %r: could not renew its lock, retrying: %r",
+                    running.job.id,
+                    self._queue.name,
+                    exc,
+                )
+            running.renewal_failed = True
+            return
+        running.lock_until = asked + self._lock_ms / 1000
+        running.renewal_failed = False
 
     async def _emit(self, event: JobEvent) -> None:
         self._counts[event.kind] += 1

@@ -438,3 +438,20 @@ def test_redis_restart_does_not_stop_a_worker(
         assert worker.returncode == 0, stderr
         assert set(map(str, range(6))) <= set(lines(handlers / "done"))
         assert stats_of(server.url, queue_name)["total"] == 0
+
+
+def test_jobs_of_a_killed_worker_come_back_when_their_locks_expire(
+    url: str, queue_name: str, handlers: Path, start_worker: Any
+) -> None:
+    run(_with_queue(url, queue_name, lambda q: q.put_many(["x", "y"])))
+    killed = start_worker(queue_name, "--lock-timeout", "1000", sleep=3600)
+    wait_for(lambda: len(lines(handlers / "started")) == 2)
+    killed.kill()  # SIGKILL: no chance to give anything back
+    killed.wait()
+    assert stats_of(url, queue_name)["locked"] == 2
+    survivor = start_worker(queue_name, sleep=0.01)
+    wait_for(lambda: sorted(lines(handlers / "done")) == ["x", "y"])
+    survivor.send_signal(signal.SIGTERM)
+    assert survivor.wait(timeout=30) == 0
+    assert stats_of(url, queue_name)["total"] == 0
+    assert sorted(lines(handlers / "started")) == ["x", "x", "y", "y"]

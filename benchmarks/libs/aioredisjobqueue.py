@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from aioredisjobqueue import Job, RedisJobQueue
+from aioredisjobqueue import Job, RedisJobQueue, Worker
 
 from ..jobs import Recorder
 from .base import QUEUE_NAME, Adapter, stop
@@ -18,6 +18,7 @@ MAX_INTERVAL = 1.0
 BATCH = 100
 CONSUME = "consume"
 GET_MANY = f"get_many({BATCH})"
+WORKER = "Worker"
 HOUR_MS = 3_600_000
 FILL_CHUNK = 1000
 
@@ -31,10 +32,12 @@ class AioRedisJobQueue(Adapter):
         f"`async for job in queue.consume(lock_timeout={LOCK_MS}, min_interval={MIN_INTERVAL}, "
         f"max_interval={MAX_INTERVAL})` then `await job.complete()`, on one queue object; "
         f"batch variant: N tasks each looping `get_many({BATCH}, lock_timeout={LOCK_MS})` and "
-        "running and completing its jobs one by one"
+        "running and completing its jobs one by one; Worker variant: "
+        f"`Worker(queue, handler, concurrency=N, lock_timeout={LOCK_MS}).run()`, the handler "
+        "returning completes the job"
     )
     bulk_api: ClassVar[str | None] = "put_many(1000)"
-    drain_variants = (CONSUME, GET_MANY)
+    drain_variants = (CONSUME, GET_MANY, WORKER)
     concurrent_enqueue = True
     has_depth = True
 
@@ -76,6 +79,18 @@ class AioRedisJobQueue(Adapter):
                 await self._handle(job, recorder)
 
     async def work(self, recorder: Recorder, *, concurrency: int, variant: str) -> None:
+        if variant == WORKER:
+
+            async def handle(job: Job) -> None:
+                await recorder.run(job.payload["i"], job.payload.get("t"))
+
+            worker = Worker(self.queue, handle, concurrency=concurrency, lock_timeout=LOCK_MS)
+            running = asyncio.create_task(worker.run())
+            try:
+                await recorder.wait(running)
+            finally:
+                await stop(running)
+            return
         loop = self._get_many if variant == GET_MANY else self._consume
         tasks = [asyncio.create_task(loop(recorder)) for _ in range(concurrency)]
         everything = asyncio.gather(*tasks)
