@@ -286,7 +286,7 @@ def start_worker(url: str, handlers: Path) -> Iterator[Any]:
     for process in started:
         if process.poll() is None:
             process.kill()
-            process.wait()
+        process.communicate()  # and close its pipes
 
 
 def wait_for(check: Any, within: float = 20.0) -> None:
