@@ -6,15 +6,18 @@ in order). A call costs one packed write and one future, instead of a pool check
 request-response turn of its own, and any number of concurrent calls share the connection.
 
 A caller cancelled while waiting for its reply loses only the reply: the reader still reads
-and drops it, so the connection stays in step. A broken connection fails every call then
-waiting with ``redis.exceptions.ConnectionError``; the next call connects again. Nothing is
-retried: a command that may have run is never sent twice.
+it, hands it to the call's ``orphan`` callback if it has one (so that jobs taken for a
+cancelled caller can be given back) and drops it, so the connection stays in step. A
+broken connection fails every call then waiting with ``redis.exceptions.ConnectionError``;
+the next call connects again. Nothing is retried: a command that may have run is never
+sent twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Callable
 from typing import Any
 
 import hiredis
@@ -24,7 +27,10 @@ from redis.exceptions import ResponseError
 
 from ._tasks import stop
 
-__all__ = ["Pipe"]
+__all__ = ["Orphan", "Pipe"]
+
+# Receives the reply of a call whose caller was cancelled while it was in flight.
+Orphan = Callable[[Any], None]
 
 
 class Pipe:
@@ -34,15 +40,21 @@ class Pipe:
         self._pool = pool
         self._conn: Any = None
         self._reader: asyncio.Task[None] | None = None
-        self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._waiting: collections.deque[tuple[asyncio.Future[Any], Orphan | None]] = (
+            collections.deque()
+        )
         self._connect_lock = asyncio.Lock()
         self._closed = False
 
-    async def execute(self, *args: Any) -> Any:
-        """Send one command and return its reply; a Redis error reply raises."""
+    async def execute(self, *args: Any, orphan: Orphan | None = None) -> Any:
+        """Send one command and return its reply; a Redis error reply raises.
+
+        If the caller is cancelled after the command went out, ``orphan`` receives the
+        reply (not an error reply) when it comes, from the reader task: it must not block.
+        """
         conn = self._conn if self._conn is not None else await self._connect()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append(future)
+        self._waiting.append((future, orphan))
         try:
             # with no socket timeout this write does not suspend unless the socket's buffer
             # is full, so a cancellation almost never cuts a command in half; when one does,
@@ -51,7 +63,13 @@ class Pipe:
         except BaseException:
             future.cancel()
             raise
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # the reply came in the same instant as the cancellation: it is here already
+            if orphan is not None and not future.cancelled() and future.exception() is None:
+                orphan(future.result())
+            raise
 
     async def _connect(self) -> Any:
         async with self._connect_lock:
@@ -76,8 +94,10 @@ class Pipe:
                     reply: Any = await conn.read_response(disconnect_on_error=False)
                 except ResponseError as exc:
                     reply = exc
-                future = self._waiting.popleft()
+                future, orphan = self._waiting.popleft()
                 if future.done():  # its caller was cancelled
+                    if orphan is not None and not isinstance(reply, ResponseError):
+                        orphan(reply)
                     continue
                 if isinstance(reply, ResponseError):
                     future.set_exception(reply)
@@ -99,7 +119,7 @@ class Pipe:
         waiting, self._waiting = self._waiting, collections.deque()
         if waiting:
             error = RedisConnectionError(f"connection to Redis lost: {failure!r}")
-            for future in waiting:
+            for future, _ in waiting:
                 if not future.done():
                     future.set_exception(error)
         await conn.disconnect(nowait=True)

@@ -71,32 +71,49 @@ class Poller:
         """
         while True:
             signal = self._waker.signal()
-            try:
-                jobs = await self._take(count)
-            except TRANSIENT as exc:
-                if cancel_requested():
-                    raise asyncio.CancelledError from exc
-                if self._failures == 0:
-                    logger.warning(
-                        "queue %r: Redis unavailable, retrying: %r", self._queue_name, exc
-                    )
-                delay = backoff(self._failures, base=self._low, cap=self._high, floor=self._low)
-                self._failures += 1
-                await asyncio.sleep(delay)
-                continue
-            if cancel_requested():
-                # a layer below took the cancellation in: give the jobs back, then let it
-                # be raised again (an anyio cancel scope raises its own at the next await)
-                if jobs:
-                    await self._hand_back(jobs)
-                await asyncio.sleep(0)
-                raise asyncio.CancelledError
-            if self._failures:
-                logger.info("queue %r: Redis reachable again", self._queue_name)
-                self._failures = 0
+            jobs = await self.try_take(count)
             if jobs:
-                self._idle = 0
                 return jobs
-            wait = backoff(self._idle, base=self._low, cap=self._high, floor=self._low)
-            await self._waker.wait(signal, wait)
-            self._idle += 1
+            await self.pause(signal)
+
+    async def try_take(self, count: int) -> list[Job] | None:
+        """Take up to ``count`` due jobs now: [] if none is due, None if Redis could not be
+        reached (logged once per outage). Take ``signal()`` before, for ``pause()``."""
+        try:
+            jobs = await self._take(count)
+        except TRANSIENT as exc:
+            if cancel_requested():
+                raise asyncio.CancelledError from exc
+            if self._failures == 0:
+                logger.warning("queue %r: Redis unavailable, retrying: %r", self._queue_name, exc)
+            self._failures += 1
+            return None
+        if cancel_requested():
+            # a layer below took the cancellation in: give the jobs back, then let it
+            # be raised again (an anyio cancel scope raises its own at the next await)
+            if jobs:
+                await self._hand_back(jobs)
+            await asyncio.sleep(0)
+            raise asyncio.CancelledError
+        if self._failures:
+            logger.info("queue %r: Redis reachable again", self._queue_name)
+            self._failures = 0
+        if jobs:
+            self._idle = 0
+        return jobs
+
+    def signal(self) -> asyncio.Event:
+        """The event the next wake-up sets: take it before ``try_take()``."""
+        return self._waker.signal()
+
+    async def pause(self, signal: asyncio.Event) -> None:
+        """After ``try_take()`` found nothing (or no Redis): wait with backoff, or until a
+        wake-up."""
+        if self._failures:
+            await asyncio.sleep(
+                backoff(self._failures - 1, base=self._low, cap=self._high, floor=self._low)
+            )
+            return
+        wait = backoff(self._idle, base=self._low, cap=self._high, floor=self._low)
+        await self._waker.wait(signal, wait)
+        self._idle += 1

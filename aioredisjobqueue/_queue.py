@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -133,6 +134,7 @@ class RedisJobQueue:
             self._scripts.complete, max_items=_BATCH_ITEMS
         )
         self._get_batchers: dict[int, Batcher[int, list[Delivery]]] = {}
+        self._orphans: set[asyncio.Task[None]] = set()  # hand-backs of _adopt()
         # the subscription holds a connection too: only where one is left for other calls
         self._waker = Waker(self._redis if pool_size >= 3 else None, self._keys.wake)
 
@@ -161,6 +163,8 @@ class RedisJobQueue:
         await self._complete_batcher.aclose()
         for batcher in self._get_batchers.values():
             await batcher.aclose()
+        while self._orphans:
+            await asyncio.gather(*self._orphans, return_exceptions=True)
         if self._pipe is not None:
             await self._pipe.aclose()
         if self._owns_client:
@@ -266,7 +270,11 @@ class RedisJobQueue:
 
         async def send(counts: list[int]) -> list[list[Delivery]]:
             taken = await self._scripts.get(
-                sum(counts), lock_ms, secrets.token_hex(8), self._max_deliveries
+                sum(counts),
+                lock_ms,
+                secrets.token_hex(8),
+                self._max_deliveries,
+                orphan=self._adopt,
             )
             shares, start = [], 0
             for count in counts:
@@ -275,6 +283,14 @@ class RedisJobQueue:
             return shares
 
         return send
+
+    def _adopt(self, taken: list[Delivery]) -> None:
+        """Give back, in a task of the queue's, jobs taken by a get whose caller was
+        cancelled while it was in flight."""
+        if taken:
+            task = asyncio.get_running_loop().create_task(self._hand_back(taken))
+            self._orphans.add(task)
+            task.add_done_callback(self._orphans.discard)
 
     async def _hand_back(self, taken: Sequence[Delivery | Job]) -> None:
         """Give back, uncounted, jobs taken for callers cancelled before they got them."""

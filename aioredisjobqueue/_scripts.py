@@ -9,6 +9,7 @@ nothing ran.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -17,7 +18,7 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from ._keys import QueueKeys
-from ._pipe import Pipe
+from ._pipe import Orphan, Pipe
 
 __all__ = ["DeadEntry", "Delivery", "Scripts"]
 
@@ -47,7 +48,9 @@ class _Script:
         self._source, sha = _source(name)
         self._head: tuple[Any, ...] = (sha, len(keys), *keys)
 
-    async def __call__(self, *args: Any) -> Any:
+    async def __call__(self, *args: Any, orphan: Orphan | None = None) -> Any:
+        """Run the script; ``orphan`` gets its reply if the caller is cancelled while it runs
+        (only on the pipe: a client drops the connection and the reply with it)."""
         pipe = self._pipe
         if pipe is None:
             try:
@@ -56,10 +59,10 @@ class _Script:
                 await self._client.script_load(self._source)
                 return await self._client.evalsha(*self._head, *args)
         try:
-            return await pipe.execute("EVALSHA", *self._head, *args)
+            return await pipe.execute("EVALSHA", *self._head, *args, orphan=orphan)
         except NoScriptError:
             await pipe.execute("SCRIPT", "LOAD", self._source)
-            return await pipe.execute("EVALSHA", *self._head, *args)
+            return await pipe.execute("EVALSHA", *self._head, *args, orphan=orphan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +110,30 @@ class Scripts:
         return [bool(a) for a in await self._put(*args)]
 
     async def get(
-        self, count: int, lock_ms: int, token: str, max_deliveries: int
+        self,
+        count: int,
+        lock_ms: int,
+        token: str,
+        max_deliveries: int,
+        *,
+        orphan: Callable[[list[Delivery]], None] | None = None,
     ) -> list[Delivery]:
-        """Lock up to ``count`` due jobs under ``token``."""
-        flat = await self._get(count, lock_ms, token, max_deliveries)
-        return [
-            Delivery(_hex(flat[i]), flat[i + 1], int(flat[i + 2]), token)
-            for i in range(0, len(flat), 3)
-        ]
+        """Lock up to ``count`` due jobs under ``token``.
+
+        ``orphan`` receives the jobs taken if the caller is cancelled while the call runs.
+        """
+
+        def parse(flat: list[Any]) -> list[Delivery]:
+            return [
+                Delivery(_hex(flat[i]), flat[i + 1], int(flat[i + 2]), token)
+                for i in range(0, len(flat), 3)
+            ]
+
+        def adopt(flat: Any) -> None:
+            if orphan is not None:
+                orphan(parse(flat))
+
+        return parse(await self._get(count, lock_ms, token, max_deliveries, orphan=adopt))
 
     async def extend(self, job_id: str, token: str, lock_ms: int) -> bool:
         """Move the lock expiry to ``lock_ms`` from now; False if ``token`` lost the job."""

@@ -157,7 +157,8 @@ class Worker:
         self._stopping = False
         self._aborted = False
         self._stop_grace = self._grace
-        self._feed: anyio.CancelScope | None = None
+        self._feed: anyio.CancelScope | None = None  # the feeder: a second stop() cancels it
+        self._waiting: anyio.CancelScope | None = None  # a wait of the feeder: stop() cancels it
         self._wind_down: anyio.CancelScope | None = None
 
     @property
@@ -198,8 +199,8 @@ class Worker:
                 len(self._running),
                 seconds,
             )
-            if self._feed is not None:
-                self._feed.cancel()
+            if self._waiting is not None:
+                self._waiting.cancel()
             return
         if self._aborted:
             return
@@ -270,23 +271,39 @@ class Worker:
         """Fill free slots with jobs, one get round trip for all of them, until stopped.
 
         ``concurrency`` slot tasks run the handlers, so at most that many run at once;
-        the slots hold no task of their own between jobs.
+        the slots hold no task of their own between jobs. ``stop()`` interrupts the
+        waits, never a get in flight: jobs taken as the worker stops are given back at
+        once (a second ``stop()`` interrupts everything).
         """
         handoff: asyncio.Queue[_Running] = asyncio.Queue()
         for _ in range(self._concurrency):
             tasks.start_soon(self._slot, handoff)
         poller: Poller = self._queue._poller(self._lock_ms, _MIN_POLL, _MAX_POLL)
         with anyio.CancelScope() as self._feed, poller:
-            if self._stopping:
+            if self._aborted:
                 self._feed.cancel()
-            while True:
-                while self._free == 0:
-                    self._slot_freed = anyio.Event()
-                    await self._slot_freed.wait()
+            while not self._stopping:
+                if self._free == 0:
+                    with self._interruptible():
+                        while self._free == 0:
+                            self._slot_freed = anyio.Event()
+                            await self._slot_freed.wait()
+                    continue
                 # one turn of the event loop: handlers ending in this same turn free their
                 # slots too, and one get fills them all
                 await anyio.lowlevel.checkpoint()
-                jobs = await poller.take(self._free)
+                if self._stopping:
+                    return
+                signal = poller.signal()
+                jobs = await poller.try_take(self._free)
+                if self._stopping:
+                    if jobs:
+                        await self._queue._hand_back(jobs)
+                    return
+                if not jobs:
+                    with self._interruptible():
+                        await poller.pause(signal)
+                    continue
                 self._free -= len(jobs)
                 for job in jobs:
                     if not self._running:
@@ -294,6 +311,15 @@ class Worker:
                     running = _Running(job, time.monotonic() + self._lock_ms / 1000)
                     self._running.add(running)
                     handoff.put_nowait(running)
+
+    @contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """A wait of the feeder, which ``stop()`` cuts short."""
+        with anyio.CancelScope() as self._waiting:
+            if self._stopping:
+                self._waiting.cancel()
+            yield
+        self._waiting = None
 
     async def _slot(self, handoff: asyncio.Queue[_Running]) -> None:
         """One of the ``concurrency`` handler slots: run the jobs handed to it, one by one."""

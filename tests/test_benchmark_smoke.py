@@ -60,6 +60,7 @@ def test_smoke_run_prints_a_verified_table(project_root: Path, tmp_path: Path) -
         "redis: job bodies only",
         "aioredisjobqueue consume",
         "aioredisjobqueue get_many(100)",
+        "aioredisjobqueue Worker",
     }
     for row in drained.values():
         # every job executed exactly once, counted in Redis and in the worker

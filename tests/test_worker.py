@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -386,3 +387,27 @@ async def test_bad_stop_grace_is_refused(queue: RedisJobQueue) -> None:
     with pytest.raises(ValueError, match="grace must be >= 0 seconds, got -2"):
         worker.stop(grace=-2)
     assert not worker.stopping
+
+
+async def test_stops_at_any_moment_leave_no_job_locked(make_queue: MakeQueue) -> None:
+    """Whatever the worker is doing when stop() comes (a get in flight, a wait, handlers
+    running), once run() returns every job is done or waiting, none locked."""
+    queue = make_queue()
+    await queue.put_many(range(400))
+    done: list[int] = []
+
+    async def handle(job: Job) -> None:
+        done.append(job.payload)
+        if job.payload % 3 == 0:
+            await asyncio.sleep(0)
+
+    for attempt in range(40):
+        worker = Worker(queue, handle, concurrency=3, lock_timeout=60_000, grace=5)
+        task = asyncio.create_task(worker.run())
+        await asyncio.sleep(random.uniform(0, 0.01))
+        worker.stop()
+        await asyncio.wait_for(task, 10)
+        stats = await queue.stats()
+        assert stats.locked == 0, (attempt, stats)
+        assert stats.ready == 400 - len(done), (attempt, stats)
+    assert len(set(done)) == len(done)
