@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -332,3 +333,27 @@ def test_plugin_without_its_extras_says_what_to_install(
     output = result.stdout.str()
     assert "fixtures need pytest-asyncio: pip install 'aioredisjobqueue[testing]'" in output
     assert "redis-server is not on the PATH" in output
+
+
+def test_the_readme_example_runs_as_a_users_tests(
+    pytester: pytest.Pytester, project_root: Path
+) -> None:
+    readme = (project_root / "README.md").read_text()
+    section = readme.split("## Testing your handlers", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    pytester.makeini(USER_INI)
+    pytester.mkpydir("myservice")
+    pytester.path.joinpath("myservice", "tasks.py").write_text(
+        textwrap.dedent(
+            """
+            from aioredisjobqueue import Job
+
+            async def send_email(job: Job) -> None:
+                if "@" not in job.payload["to"]:
+                    raise ValueError(f"not an address: {job.payload['to']!r}")
+            """
+        )
+    )
+    pytester.makepyfile(test_readme=example)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
