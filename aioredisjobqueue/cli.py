@@ -236,7 +236,8 @@ def worker(
 
     async def main(client: Any) -> None:
         await client.ping()  # fail at once, with one line, when Redis is not there
-        queue = RedisJobQueue(name, redis=client, max_deliveries=max_deliveries)
+        # a queue with a pool of its own: its calls share one pipelined connection
+        queue = RedisJobQueue(name, url=url, max_deliveries=max_deliveries)
         try:
             the_worker = Worker(
                 queue,
