@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import anyio
 import anyio.abc
@@ -26,6 +26,7 @@ import anyio.lowlevel
 from . import _args
 from ._backoff import backoff
 from ._errors import LockLostError
+from ._events import DONE, EventHook, EventKind, JobEvent
 from ._job import Job
 from ._poll import TRANSIENT, Poller
 from ._queue import RedisJobQueue
@@ -36,51 +37,11 @@ logger = logging.getLogger("aioredisjobqueue")
 
 T = TypeVar("T")
 
-EventKind = Literal["start", "complete", "retry", "dead", "lock_lost", "stopped"]
 Handler = Callable[[Job], Awaitable[object]]
 
-# How run() sums up, at its end, what its jobs did
-_DONE = {
-    "start": "started",
-    "complete": "completed",
-    "retry": "retried",
-    "dead": "dead-lettered",
-    "lock_lost": "lost to another consumer",
-    "stopped": "given back on stop",
-}
 # How a worker waits for jobs when the queue is idle (seconds): as consume()'s defaults.
 _MIN_POLL = 0.01
 _MAX_POLL = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class JobEvent:
-    """Something that happened to a job in a worker, as ``on_event`` receives it.
-
-    ``kind``:
-
-    - ``"start"``: the handler is about to run;
-    - ``"complete"``: it returned and the job was completed;
-    - ``"retry"``: it raised (or ran past ``timeout``) and the job waits ``retry_in``
-      seconds before it is due again;
-    - ``"dead"``: it raised on the job's last allowed delivery: the job is a dead letter;
-    - ``"lock_lost"``: another consumer took the job (its lock had expired): the handler
-      was cancelled, or its result could not be recorded;
-    - ``"stopped"``: the worker stopped before the handler finished: the handler was
-      cancelled and the job given back at once, its delivery not counted.
-
-    ``duration`` is how long the handler ran, in seconds (None for ``"start"``);
-    ``error`` the exception it raised (a ``TimeoutError`` for ``timeout``).
-    """
-
-    kind: EventKind
-    job: Job
-    duration: float | None = None
-    error: BaseException | None = None
-    retry_in: float | None = None
-
-
-EventHook = Callable[[JobEvent], Awaitable[None] | None]
 
 
 @dataclass(eq=False)
@@ -244,7 +205,7 @@ class Worker:
             logger.info(
                 "worker on queue %r stopped: %s",
                 self._queue.name,
-                ", ".join(f"{self._counts[k]} {w}" for k, w in _DONE.items() if self._counts[k])
+                ", ".join(f"{self._counts[k]} {w}" for k, w in DONE.items() if self._counts[k])
                 or "no jobs",
             )
 

@@ -156,7 +156,7 @@ def run() -> int:
         if not url:
             server = stack.enter_context(RedisServer())
             url = server.url
-        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wordcount-")))
+        logs = Path(tempfile.mkdtemp(prefix="wordcount-logs-"))  # kept, to read afterwards
         return asyncio.run(main(url, logs))
 
 
