@@ -30,6 +30,7 @@ from ._events import DONE, EventHook, EventKind, JobEvent
 from ._job import Job
 from ._poll import TRANSIENT, Poller
 from ._queue import RedisJobQueue
+from ._tasks import cancel_requested
 
 __all__ = ["EventKind", "Handler", "JobEvent", "Worker"]
 
@@ -312,7 +313,7 @@ class Worker:
             with running.everything:
                 await self._emit(JobEvent("start", job))
                 started = time.monotonic()
-                error: Exception | None = None
+                error: BaseException | None = None
                 with running.handler:
                     try:
                         if self._timeout is None:
@@ -322,6 +323,11 @@ class Worker:
                                 await self._handler(job)
                     except Exception as exc:
                         error = exc
+                    except asyncio.CancelledError as exc:
+                        if cancel_requested():
+                            raise  # the worker's own cancellation, or its task's
+                        # raised by the handler itself, nobody cancelled it: a failure
+                        error = exc
                 running.finished = True
                 await self._settle(running, time.monotonic() - started, error)
         finally:
@@ -329,7 +335,9 @@ class Worker:
             if not self._running:
                 self._idle.set()
 
-    async def _settle(self, running: _Running, duration: float, error: Exception | None) -> None:
+    async def _settle(
+        self, running: _Running, duration: float, error: BaseException | None
+    ) -> None:
         """Record the handler's outcome in Redis and tell ``on_event``."""
         job = running.job
         event: JobEvent

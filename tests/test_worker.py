@@ -411,3 +411,26 @@ async def test_stops_at_any_moment_leave_no_job_locked(make_queue: MakeQueue) ->
         assert stats.locked == 0, (attempt, stats)
         assert stats.ready == 400 - len(done), (attempt, stats)
     assert len(set(done)) == len(done)
+
+
+async def test_handler_raising_cancelled_error_itself_is_a_failure(make_queue: MakeQueue) -> None:
+    """A CancelledError the handler raises (a cancelled future it awaited, say), with
+    nobody cancelling the worker, is retried like any error: the worker goes on."""
+    queue = make_queue()
+    await queue.put_many(["odd", "a", "b"])
+    done: list[str] = []
+
+    async def handle(job: Job) -> None:
+        if job.payload == "odd" and job.deliveries == 1:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            future.cancel()
+            await future  # raises CancelledError in this task, which nobody cancelled
+        done.append(job.payload)
+
+    events, hook = recorder()
+    worker = Worker(queue, handle, concurrency=1, retry_delay=0.0, on_event=hook)
+    async with running(worker):
+        await wait_until(lambda: sorted(done) == ["a", "b", "odd"])
+    retry = next(e for e in events if e.kind == "retry")
+    assert isinstance(retry.error, asyncio.CancelledError)
+    assert await queue.stats() == EMPTY
