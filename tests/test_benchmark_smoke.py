@@ -70,3 +70,27 @@ def test_smoke_run_prints_a_verified_table(project_root: Path, tmp_path: Path) -
         libraries
     )
     assert tables["3. Pickup latency"][0][-1].startswith("ok 20/20")
+
+
+def test_worker_benchmark_prints_its_table(project_root: Path, tmp_path: Path) -> None:
+    output = tmp_path / "worker.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.worker", "--n", "300", "--repeat", "1",
+         "--output", str(output)],
+        cwd=project_root, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert output.read_text() == proc.stdout
+    rows = {
+        cells[0]: cells[1]
+        for cells in (
+            [c.strip() for c in line.strip("|").split("|")]
+            for line in proc.stdout.splitlines()
+            if line.startswith("| ")
+        )
+    }
+    assert float(rows["drain: Worker, jobs/s"].split()[0].replace(",", "")) > 0
+    handover = rows["hand-over after stop(grace=0), ms (10 jobs, 60 s locks)"].split()[0]
+    assert float(handover.replace(",", "")) < 60_000
+    # the long handler ran once, and the rival never got its job
+    assert rows["handler at 10x its lock: runs / rival takes (each repeat)"] == "1 / 0"
