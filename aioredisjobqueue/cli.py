@@ -262,13 +262,21 @@ def worker(
 # -- looking into queues ---------------------------------------------------------------
 
 
-def _stats_table(stats: dict[str, QueueStats], url: str) -> Table:
+def _stats_table(
+    stats: dict[str, QueueStats], url: str, rates: dict[str, float] | None = None
+) -> Table:
+    """The stats as a table; with ``rates``, a column of how fast each total changes."""
     table = Table(title=f"{_safe(url)}  {time.strftime('%H:%M:%S')}", title_justify="left")
     table.add_column("queue")
     for column in ("ready", "locked", "delayed", "dead", "total"):
         table.add_column(column, justify="right")
+    if rates is not None:
+        table.add_column("total/s", justify="right")
     for name, s in stats.items():
-        table.add_row(name, *(str(n) for n in (s.ready, s.locked, s.delayed, s.dead, s.total)))
+        cells = [str(n) for n in (s.ready, s.locked, s.delayed, s.dead, s.total)]
+        if rates is not None:
+            cells.append(f"{rates[name]:+,.0f}" if name in rates else "")
+        table.add_row(name, *cells)
     return table
 
 
@@ -314,8 +322,17 @@ def stats(names: tuple[str, ...], url: str, watch: bool, interval: float, as_jso
                 show(await _read_stats(client, wanted))
                 await asyncio.sleep(interval)
         with Live(console=console, auto_refresh=False) as live:
+            before: dict[str, QueueStats] = {}
+            then = time.monotonic()
             while True:
-                live.update(_stats_table(await _read_stats(client, wanted), url), refresh=True)
+                current, now = await _read_stats(client, wanted), time.monotonic()
+                rates = {
+                    name: (s.total - before[name].total) / (now - then)
+                    for name, s in current.items()
+                    if name in before and now > then
+                }
+                live.update(_stats_table(current, url, rates), refresh=True)
+                before, then = current, now
                 await asyncio.sleep(interval)
 
     if not watch:
