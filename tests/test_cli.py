@@ -402,6 +402,7 @@ def test_stats_watch_in_a_terminal_ends_on_ctrl_c(url: str, queue_name: str) -> 
     assert watch.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert queue_name in stdout
+    assert "total/s" in stdout  # the live view, which only a terminal gets
 
 
 def test_python_m_and_the_console_script_show_the_version() -> None:
