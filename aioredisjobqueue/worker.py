@@ -184,7 +184,9 @@ class Worker:
         """Take and handle jobs until ``stop()``; return when every handler has ended.
 
         With ``handle_signals``, SIGTERM and SIGINT call ``stop()`` (a second one stops at
-        once). Redis outages are waited out. A worker runs once.
+        once). Redis outages are waited out; an error reply of Redis (``ResponseError``,
+        e.g. OOM) ends the run and is raised, and the jobs held come back when their locks
+        expire. A worker runs once.
         """
         if self._started:
             raise RuntimeError("a Worker runs once: make a new one")
@@ -202,6 +204,11 @@ class Worker:
                     await self._take_jobs(tasks)
                     await self._stop_handlers()
                     tasks.cancel_scope.cancel()  # the renewer; every handler has ended
+        except BaseExceptionGroup as group:
+            # one failure (a Redis error reply, say) is raised as itself, not as a group
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
         finally:
             logger.info(
                 "worker on queue %r stopped: %s",

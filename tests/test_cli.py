@@ -220,7 +220,7 @@ def test_url_comes_from_redis_url_or_before_the_command(url: str, queue_name: st
         ["dead", "q"],
         ["requeue-dead", "q"],
         ["purge", "q", "--yes"],
-        ["worker", "json:loads", "--queue", "q"],
+        ["worker", "asyncio:sleep", "--queue", "q"],
     ],
 )
 def test_every_command_fails_in_one_line_without_redis(args: list[str]) -> None:
@@ -456,3 +456,12 @@ def test_jobs_of_a_killed_worker_come_back_when_their_locks_expire(
     assert survivor.wait(timeout=30) == 0
     assert stats_of(url, queue_name)["total"] == 0
     assert sorted(lines(handlers / "started")) == ["x", "x", "y", "y"]
+
+
+def test_worker_ends_in_one_line_on_a_redis_error_reply(url: str, queue_name: str) -> None:
+    async def break_queue(queue: RedisJobQueue) -> None:
+        await queue.redis.set(queue.keys.waiting, "not a sorted set")
+
+    run(_with_queue(url, queue_name, break_queue))
+    result = cli("worker", "asyncio:sleep", "--queue", queue_name, url=url)
+    assert_one_line_error(result, 1, "answered: WRONGTYPE")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import MakeQueue
+from redis.exceptions import ResponseError
 
 from aioredisjobqueue import Job, JobEvent, QueueStats, RedisJobQueue, Worker
 
@@ -434,3 +435,13 @@ async def test_handler_raising_cancelled_error_itself_is_a_failure(make_queue: M
     retry = next(e for e in events if e.kind == "retry")
     assert isinstance(retry.error, asyncio.CancelledError)
     assert await queue.stats() == EMPTY
+
+
+async def test_redis_error_reply_ends_the_run_and_is_raised_as_itself(
+    make_queue: MakeQueue,
+) -> None:
+    queue = make_queue()
+    await queue.redis.set(queue.keys.waiting, "not a sorted set")  # every get now fails
+
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await asyncio.wait_for(Worker(queue, _noop).run(), 10)
