@@ -206,9 +206,13 @@ class Worker:
                     tasks.cancel_scope.cancel()  # the renewer; every handler has ended
         except BaseExceptionGroup as group:
             # one failure (a Redis error reply, say) is raised as itself, not as a group
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
+            # (nor as a group in a group, from the renewer's own task group)
+            failure: BaseException = group
+            while isinstance(failure, BaseExceptionGroup) and len(failure.exceptions) == 1:
+                failure = failure.exceptions[0]
+            if failure is group or isinstance(failure, BaseExceptionGroup):
+                raise
+            raise failure from None
         finally:
             logger.info(
                 "worker on queue %r stopped: %s",

@@ -445,3 +445,22 @@ async def test_redis_error_reply_ends_the_run_and_is_raised_as_itself(
 
     with pytest.raises(ResponseError, match="WRONGTYPE"):
         await asyncio.wait_for(Worker(queue, _noop).run(), 10)
+
+
+async def test_redis_error_reply_in_a_lock_renewal_is_raised_as_itself(
+    make_queue: MakeQueue,
+) -> None:
+    queue = make_queue()
+    await queue.put("held")
+    started = asyncio.Event()
+
+    async def handle(job: Job) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    task = asyncio.create_task(Worker(queue, handle, lock_timeout=150).run())
+    await asyncio.wait_for(started.wait(), 5)
+    await queue.redis.delete(queue.keys.state)
+    await queue.redis.set(queue.keys.state, "not a hash")  # the next renewal fails
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await asyncio.wait_for(task, 10)
