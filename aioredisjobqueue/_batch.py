@@ -13,8 +13,8 @@ batch of one call turns that off again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 __all__ = ["Batcher"]
 
@@ -34,8 +34,8 @@ class Batcher(Generic[T, R]):
     """Send items through ``send`` (a list of items in, a list of results out, in order).
 
     ``orphan`` receives a result whose caller was cancelled before it could take it (for
-    jobs taken by ``get``: release them). Batches after the first of a burst run as tasks
-    owned by the batcher; ``aclose()`` waits for them.
+    jobs taken by ``get``: the queue gives them back); it must not block. Batches after the
+    first of a burst run as tasks owned by the batcher; ``aclose()`` waits for them.
     """
 
     def __init__(
@@ -43,7 +43,7 @@ class Batcher(Generic[T, R]):
         send: Callable[[list[T]], Awaitable[list[R]]],
         *,
         max_items: int,
-        orphan: Callable[[R], Coroutine[Any, Any, None]] | None = None,
+        orphan: Callable[[R], None] | None = None,
     ) -> None:
         self._send = send
         self._max_items = max_items
@@ -115,13 +115,10 @@ class Batcher(Generic[T, R]):
             self._start_next()
 
     def _adopt(self, result: R) -> None:
-        if self._orphan is None:
-            return
-        task = asyncio.get_running_loop().create_task(self._orphan(result))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self._orphan is not None:
+            self._orphan(result)
 
     async def aclose(self) -> None:
-        """Wait for the batches and orphan hand-backs still running."""
+        """Wait for the batches still running."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -70,7 +70,7 @@ class Poller:
         Cancellable at any await: jobs taken for a task cancelled meanwhile are given back.
         """
         while True:
-            signal = self._waker.signal()
+            signal = self.signal()
             jobs = await self.try_take(count)
             if jobs:
                 return jobs

@@ -257,7 +257,7 @@ class RedisJobQueue:
         batcher = self._get_batchers.get(lock_ms)
         if batcher is None and len(self._get_batchers) < _GET_BATCHERS:
             batcher = self._get_batchers[lock_ms] = Batcher(
-                self._get_sender(lock_ms), max_items=_BATCH_ITEMS, orphan=self._hand_back
+                self._get_sender(lock_ms), max_items=_BATCH_ITEMS, orphan=self._adopt
             )
         if batcher is None:
             (taken,) = await self._get_sender(lock_ms)([count])
@@ -286,7 +286,7 @@ class RedisJobQueue:
 
     def _adopt(self, taken: list[Delivery]) -> None:
         """Give back, in a task of the queue's, jobs taken by a get whose caller was
-        cancelled while it was in flight."""
+        cancelled before it got them (while its batch or its call was in flight)."""
         if taken:
             task = asyncio.get_running_loop().create_task(self._hand_back(taken))
             self._orphans.add(task)

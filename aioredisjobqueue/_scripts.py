@@ -130,10 +130,13 @@ class Scripts:
             ]
 
         def adopt(flat: Any) -> None:
-            if orphan is not None:
-                orphan(parse(flat))
+            assert orphan is not None
+            orphan(parse(flat))
 
-        return parse(await self._get(count, lock_ms, token, max_deliveries, orphan=adopt))
+        flat = await self._get(
+            count, lock_ms, token, max_deliveries, orphan=None if orphan is None else adopt
+        )
+        return parse(flat)
 
     async def extend(self, job_id: str, token: str, lock_ms: int) -> bool:
         """Move the lock expiry to ``lock_ms`` from now; False if ``token`` lost the job."""

@@ -415,7 +415,7 @@ class Worker:
         """Extend the locks of running handlers' jobs, each once a third of ``lock_timeout``
         has passed since its lock was last set, until cancelled.
 
-        One task for every job of the worker: it wakes every sixth of ``lock_timeout``, so a
+        One task for all the worker's jobs: it wakes every sixth of ``lock_timeout``, so a
         lock is renewed at the latest half-way through, and a renewal that failed because
         Redis was unreachable is tried again at the next wake.
         """

@@ -23,7 +23,7 @@ class Recorder:
             raise self.fail
         return [i * 10 for i in items]
 
-    async def orphan(self, result: int) -> None:
+    def orphan(self, result: int) -> None:
         self.orphans.append(result)
 
 
