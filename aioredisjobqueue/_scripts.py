@@ -23,9 +23,19 @@ from ._pipe import Orphan, Pipe
 __all__ = ["DeadEntry", "Delivery", "Scripts"]
 
 
+def _read(name: str) -> str:
+    return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text("utf-8")
+
+
 @cache
 def _source(name: str) -> tuple[str, str]:
-    text = resources.files(__package__).joinpath("lua", f"{name}.lua").read_text("utf-8")
+    """The text of script ``name`` as the server runs it, and its SHA1.
+
+    Every script starts with ``lua/prelude.lua``: the one place that knows the format of a
+    job's state ("DELIVERIES:TOKEN") and how to read the server's clock. A script's header
+    comes after it: line numbers in the server's error messages count the prelude's too.
+    """
+    text = _read("prelude") + _read(name)
     return text, hashlib.sha1(text.encode()).hexdigest()
 
 

@@ -5,8 +5,7 @@
 local done = {}
 for i = 1, #ARGV / 2 do
   local id = ARGV[2 * i - 1]
-  local state = redis.call('HGET', KEYS[3], id)
-  if state and string.match(state, '^%d+:(.*)$') == ARGV[2 * i] then
+  if held_by(KEYS[3], id, ARGV[2 * i]) then
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
     redis.call('HDEL', KEYS[3], id)

@@ -6,10 +6,9 @@ local entries = redis.call('ZRANGE', KEYS[3], 0, ARGV[1], 'WITHSCORES')
 local out = {}
 for i = 1, #entries, 2 do
   local id = entries[i]
-  local state = redis.call('HGET', KEYS[2], id)
   out[#out + 1] = id
   out[#out + 1] = redis.call('HGET', KEYS[1], id) or ''
-  out[#out + 1] = state and tonumber(string.match(state, '^(%d+):')) or 0
+  out[#out + 1] = (parse_state(redis.call('HGET', KEYS[2], id)))
   out[#out + 1] = entries[i + 1]
 end
 return out

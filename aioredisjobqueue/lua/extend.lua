@@ -3,11 +3,9 @@
 -- ARGV[1] job id, ARGV[2] token, ARGV[3] lock timeout in ms from now
 -- returns 1 if the lock now expires ARGV[3] ms from now, 0 if the token does not hold the job
 -- (a lock that expired but that no other consumer took yet still holds)
-local state = redis.call('HGET', KEYS[2], ARGV[1])
-if not state or string.match(state, '^%d+:(.*)$') ~= ARGV[2] then
+if not held_by(KEYS[2], ARGV[1], ARGV[2]) then
   return 0
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = now_us()
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]) * 1000, ARGV[1])
 return 1

@@ -5,8 +5,7 @@
 -- returns a flat array: job id, payload, deliveries (this one included) for each job locked.
 -- A job is due when it is waiting and its time has come, or locked and its lock has expired.
 -- A due job already delivered max-deliveries times moves to the dead set instead.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = now_us()
 local count = tonumber(ARGV[1])
 local expires = now + tonumber(ARGV[2]) * 1000
 local token = ARGV[3]
@@ -32,11 +31,7 @@ while taken < count do
       j = j + 2
     end
     looked = looked + 1
-    local state = redis.call('HGET', KEYS[4], id)
-    local deliveries = 0
-    if state then
-      deliveries = tonumber(string.match(state, '^(%d+):'))
-    end
+    local deliveries = parse_state(redis.call('HGET', KEYS[4], id))
     local payload = redis.call('HGET', KEYS[3], id)
     if not payload then
       -- no payload: nothing to deliver; drop what is left of the job
@@ -45,14 +40,14 @@ while taken < count do
     elseif max_deliveries > 0 and deliveries >= max_deliveries then
       redis.call('ZREM', from, id)
       redis.call('ZADD', KEYS[5], now, id)
-      redis.call('HSET', KEYS[4], id, deliveries .. ':')
+      redis.call('HSET', KEYS[4], id, make_state(deliveries))
     else
       if from == KEYS[1] then
         redis.call('ZREM', KEYS[1], id)
       end
       redis.call('ZADD', KEYS[2], expires, id)
       deliveries = deliveries + 1
-      redis.call('HSET', KEYS[4], id, deliveries .. ':' .. token)
+      redis.call('HSET', KEYS[4], id, make_state(deliveries, token))
       out[#out + 1] = id
       out[#out + 1] = payload
       out[#out + 1] = deliveries

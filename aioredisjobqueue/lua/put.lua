@@ -3,8 +3,7 @@
 -- ARGV[1] wake channel, then triples: ARGV[3k-1] job id, ARGV[3k] canonical JSON,
 -- ARGV[3k+1] delay in microseconds (>= 0)
 -- returns an array with one integer per triple: 1 if queued, 0 if that id is already in the queue
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = now_us()
 local n = (#ARGV - 1) / 3
 local added = {}
 local due_now = false

@@ -5,24 +5,19 @@
 -- ARGV[6] 1 to take back the delivery too (the job never reached its consumer), else 0
 -- returns 1 if the job waits again, 2 if it went to the dead set (delivered max-deliveries
 -- times), 0 if the token does not hold the job
-local state = redis.call('HGET', KEYS[3], ARGV[1])
-if not state then
+local deliveries = held_by(KEYS[3], ARGV[1], ARGV[2])
+if not deliveries then
   return 0
 end
-local deliveries, token = string.match(state, '^(%d+):(.*)$')
-if token ~= ARGV[2] then
-  return 0
-end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = now_us()
 local max_deliveries = tonumber(ARGV[4])
 if ARGV[6] == '1' then
-  deliveries = math.max(tonumber(deliveries) - 1, 0)
+  deliveries = math.max(deliveries - 1, 0)
   max_deliveries = 0
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], deliveries .. ':')
-if max_deliveries > 0 and tonumber(deliveries) >= max_deliveries then
+redis.call('HSET', KEYS[3], ARGV[1], make_state(deliveries))
+if max_deliveries > 0 and deliveries >= max_deliveries then
   redis.call('ZADD', KEYS[4], now, ARGV[1])
   return 2
 end

@@ -9,8 +9,7 @@ end
 if #ids == 0 then
   ids = redis.call('ZRANGE', KEYS[3], 0, -1)
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = now_us()
 local n = 0
 for i = 1, #ids do
   if redis.call('ZREM', KEYS[3], ids[i]) == 1 then

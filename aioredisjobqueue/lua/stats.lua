@@ -2,8 +2,7 @@
 -- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] dead zset
 -- no ARGV
 -- returns {ready, locked, delayed, dead}; a job whose lock expired counts as ready
-local t = redis.call('TIME')
-local now = string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2]))
+local now = string.format('%.0f', now_us())
 local ready = redis.call('ZCOUNT', KEYS[1], '-inf', now) + redis.call('ZCOUNT', KEYS[2], '-inf', now)
 local locked = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
 local delayed = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
