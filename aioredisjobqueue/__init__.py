@@ -7,6 +7,7 @@ and ``aioredisjobqueue.testing`` (pytest fixtures and helpers) are imported by n
 
 from ._codec import job_id
 from ._errors import DuplicateJobError, JobQueueError, LockLostError
+from ._heartbeat import WorkerInfo
 from ._job import Job
 from ._queue import DeadLetter, QueueStats, RedisJobQueue, WaitingJob
 from .worker import JobEvent, Worker
@@ -22,6 +23,7 @@ __all__ = [
     "RedisJobQueue",
     "WaitingJob",
     "Worker",
+    "WorkerInfo",
     "job_id",
 ]
 

@@ -11,6 +11,9 @@ ajq:{NAME}:state     hash  id -> "DELIVERIES:TOKEN" (TOKEN empty when unlocked),
 ajq:{NAME}:dead      zset  id -> time (µs) it was dead-lettered
 ajq:{NAME}:queue     string  time (µs) of the queue's first put: marks that the queue exists
 ajq:{NAME}:wake      pub/sub channel: a job became due now, so sleeping consumers look
+ajq:{NAME}:workers   zset  worker id -> time (µs) its heartbeat expires; live while in the future
+ajq:{NAME}:worker:ID hash  what the worker ID reports of itself (host, pid, counts, …);
+                     expires with its heartbeat
 """
 
 from __future__ import annotations
@@ -82,6 +85,20 @@ class QueueKeys:
     def wake(self) -> str:
         """The pub/sub channel on which the scripts announce jobs that are due now."""
         return self.prefix + "wake"
+
+    @property
+    def workers(self) -> str:
+        """The live workers of the queue: a zset of worker ids scored by heartbeat expiry."""
+        return self.prefix + "workers"
+
+    @property
+    def worker_prefix(self) -> str:
+        """What ``worker(id)`` puts before the worker id (for scripts that list workers)."""
+        return self.prefix + "worker:"
+
+    def worker(self, worker_id: str) -> str:
+        """The hash in which the worker ``worker_id`` reports itself; it expires by itself."""
+        return self.worker_prefix + worker_id
 
     def all(self) -> tuple[str, str, str, str, str]:
         """Every key that holds jobs (not the marker; the wake channel is no key)."""

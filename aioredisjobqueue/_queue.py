@@ -17,6 +17,7 @@ from . import _args, _codec
 from ._batch import Batcher
 from ._client import DEFAULT_MAX_CONNECTIONS, client_for
 from ._errors import DuplicateJobError, LockLostError
+from ._heartbeat import WorkerInfo
 from ._job import Job
 from ._keys import QueueKeys, validate_queue_name
 from ._pipe import Pipe
@@ -390,6 +391,15 @@ class RedisJobQueue:
         """Count the queue's jobs by state, by the Redis server's clock."""
         ready, locked, delayed, dead = await self._scripts.stats()
         return QueueStats(ready=ready, locked=locked, delayed=delayed, dead=dead)
+
+    async def workers(self) -> list[WorkerInfo]:
+        """The live workers that serve this queue, soonest to expire first, as each last
+        reported itself (every ``heartbeat`` seconds of its ``Worker``).
+
+        A worker that stopped cleanly is gone at once; one that was killed drops out when
+        its entry expires, three heartbeats after its last one.
+        """
+        return [WorkerInfo._from_fields(i, fields) for i, fields in await self._scripts.workers()]
 
     async def peek(self, count: int = 10) -> list[WaitingJob]:
         """The next ``count`` waiting jobs (ready, then delayed), in the order they become

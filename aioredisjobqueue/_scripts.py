@@ -47,6 +47,15 @@ def _hex(key: bytes | str) -> str:
 _key = bytes.fromhex
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _pairs(flat: list[Any]) -> dict[str, str]:
+    """A hash as HGETALL returns it in a script's reply: field, value, field, value, …"""
+    return {_text(flat[j]): _text(flat[j + 1]) for j in range(0, len(flat), 2)}
+
+
 class _Script:
     """One script bound to its keys, run on the queue's pipe or, without one, its client."""
 
@@ -111,6 +120,8 @@ class Scripts:
         self._requeue_dead = _Script(client, pipe, "requeue_dead", (k.waiting, k.state, k.dead))
         self._purge = _Script(client, pipe, "purge", k.all())
         self._peek = _Script(client, pipe, "peek", (k.waiting, k.payloads))
+        self._client, self._pipe, self._keys = client, pipe, keys
+        self._workers = _Script(client, pipe, "workers", (k.workers,))
 
     async def put(self, jobs: list[tuple[str, bytes, int]]) -> list[bool]:
         """Queue each (id, text, delay µs) not in the queue yet; True for each one queued."""
@@ -192,6 +203,23 @@ class Scripts:
         return [
             (_hex(flat[i]), flat[i + 1], int(float(flat[i + 2]))) for i in range(0, len(flat), 3)
         ]
+
+    async def beat(self, worker_id: str, ttl_ms: int, fields: dict[str, str]) -> int:
+        """Report the worker ``worker_id`` alive for ``ttl_ms`` with ``fields``; returns the
+        expiry of its entry (µs, server clock)."""
+        keys = (self._keys.workers, self._keys.worker(worker_id))
+        args = [worker_id, ttl_ms, *(x for pair in fields.items() for x in pair)]
+        return int(await _Script(self._client, self._pipe, "beat", keys)(*args))
+
+    async def unbeat(self, worker_id: str) -> bool:
+        """Remove the entry of the worker ``worker_id``; False if it had expired."""
+        keys = (self._keys.workers, self._keys.worker(worker_id))
+        return bool(await _Script(self._client, self._pipe, "unbeat", keys)(worker_id))
+
+    async def workers(self) -> list[tuple[str, dict[str, str]]]:
+        """(id, fields) of each live worker, soonest to expire first."""
+        flat = await self._workers(self._keys.worker_prefix)
+        return [(_text(flat[i]), _pairs(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     async def purge(self) -> int:
         """Remove every job of the queue; how many there were."""

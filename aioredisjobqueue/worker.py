@@ -14,7 +14,7 @@ import logging
 import signal
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -27,6 +27,7 @@ from . import _args
 from ._backoff import backoff
 from ._errors import LockLostError
 from ._events import DONE, EventHook, EventKind, JobEvent
+from ._heartbeat import Heartbeat
 from ._job import Job
 from ._poll import TRANSIENT, Poller
 from ._queue import RedisJobQueue
@@ -70,8 +71,13 @@ class Worker:
 
     Jobs are taken under a ``lock_timeout`` ms lock, renewed every third of it while the
     handler runs. ``grace`` is how many seconds running handlers get to finish when the
-    worker stops. ``on_event`` (a function or an async function) receives a ``JobEvent``
-    for each job's start and outcome; an exception it raises is logged and ignored.
+    worker stops. ``on_event`` (a function or an async function, or a list of them, called
+    in order) receives a ``JobEvent`` for each job's start and outcome; an exception it
+    raises is logged and ignored.
+
+    While it runs, the worker reports itself in the queue every ``heartbeat`` seconds (see
+    ``queue.workers()``); its entry expires three heartbeats after the last one, and is
+    removed at once when ``run()`` returns.
     """
 
     def __init__(
@@ -85,7 +91,8 @@ class Worker:
         retry_delay: float = 1.0,
         retry_max_delay: float = 300.0,
         timeout: float | None = None,
-        on_event: EventHook | None = None,
+        on_event: EventHook | Sequence[EventHook] | None = None,
+        heartbeat: float = 2.0,
     ) -> None:
         if not isinstance(queue, RedisJobQueue):
             raise TypeError(f"queue must be a RedisJobQueue, got {queue!r}")
@@ -93,8 +100,13 @@ class Worker:
             inspect.isfunction(handler) and not inspect.iscoroutinefunction(handler)
         ):
             raise TypeError(f"handler must be an async function taking a Job, got {handler!r}")
-        if on_event is not None and not callable(on_event):
-            raise TypeError(f"on_event must be callable, got {on_event!r}")
+        hooks: Sequence[EventHook] = ()
+        if callable(on_event):
+            hooks = (on_event,)
+        elif isinstance(on_event, Sequence) and all(callable(h) for h in on_event):
+            hooks = on_event
+        elif on_event is not None:
+            raise TypeError(f"on_event must be callable or a list of callables, got {on_event!r}")
         self._queue = queue
         self._handler = handler
         self._concurrency = _args.positive_int(concurrency, "concurrency")
@@ -108,7 +120,7 @@ class Worker:
                 f"{retry_max_delay!r} < retry_delay={retry_delay!r}"
             )
         self._timeout = None if timeout is None else _args.positive_seconds(timeout, "timeout")
-        self._on_event = on_event
+        self._hooks: tuple[EventHook, ...] = tuple(hooks)
         self._counts: Counter[str] = Counter()
         self._running: set[_Running] = set()
         self._free = self._concurrency  # slots with no job handed to them
@@ -122,11 +134,29 @@ class Worker:
         self._feed: anyio.CancelScope | None = None  # the feeder: a second stop() cancels it
         self._waiting: anyio.CancelScope | None = None  # a wait of the feeder: stop() cancels it
         self._wind_down: anyio.CancelScope | None = None
+        self._ended = False
+        self._heartbeat = Heartbeat(
+            [queue],
+            self,
+            concurrency=self._concurrency,
+            interval=_args.positive_seconds(heartbeat, "heartbeat"),
+        )
 
     @property
     def queue(self) -> RedisJobQueue:
         """The queue the worker takes jobs from."""
         return self._queue
+
+    @property
+    def id(self) -> str:
+        """The worker's id in its queues' worker lists (``queue.workers()``)."""
+        return self._heartbeat.id
+
+    @property
+    def alive(self) -> bool:
+        """True while ``run()`` runs and its loops turn: its heartbeat loop turned within
+        the last three heartbeats (for liveness probes)."""
+        return self._started and not self._ended and self._heartbeat.alive()
 
     @property
     def counts(self) -> Mapping[str, int]:
@@ -201,6 +231,7 @@ class Worker:
             with self._signals(handle_signals):
                 async with anyio.create_task_group() as tasks:
                     tasks.start_soon(self._renew)
+                    tasks.start_soon(self._heartbeat.run)
                     await self._take_jobs(tasks)
                     await self._stop_handlers()
                     tasks.cancel_scope.cancel()  # the renewer; every handler has ended
@@ -214,6 +245,7 @@ class Worker:
                 raise
             raise failure from None
         finally:
+            self._ended = True
             logger.info(
                 "worker on queue %r stopped: %s",
                 self._queue.name,
@@ -456,14 +488,13 @@ class Worker:
     async def _emit(self, event: JobEvent) -> None:
         self._counts[event.kind] += 1
         logger.debug("job %s of queue %r: %s", event.job.id, self._queue.name, event.kind)
-        if self._on_event is None:
-            return
-        try:
-            result = self._on_event(event)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            logger.exception("on_event raised for the %s of job %s", event.kind, event.job.id)
+        for hook in self._hooks:
+            try:
+                result = hook(event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("on_event raised for the %s of job %s", event.kind, event.job.id)
 
     def __repr__(self) -> str:
         return (

@@ -371,7 +371,9 @@ def _sync(job: Job) -> None:
         ({"timeout": 0}, ValueError, "timeout must be a positive number of seconds, got 0"),
         ({"handler": _sync}, TypeError, "handler must be an async function"),
         ({"handler": 42}, TypeError, "handler must be an async function"),
-        ({"on_event": "log"}, TypeError, "on_event must be callable, got 'log'"),
+        ({"on_event": "log"}, TypeError, "on_event must be callable or a list of callables"),
+        ({"on_event": [print, 5]}, TypeError, "or a list of callables, got .<built-in function"),
+        ({"heartbeat": 0}, ValueError, "heartbeat must be a positive number of seconds, got 0"),
     ],
 )
 async def test_bad_worker_arguments_are_refused_by_name(
