@@ -5,8 +5,7 @@
 -- added); workers whose entries expired are dropped from the zset, and the zset itself
 -- expires once no worker beats any more
 -- returns the expiry of the entry, in µs by the server's clock
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = now_us()
 local ttl = tonumber(ARGV[2])
 local expires = now + ttl * 1000
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))

@@ -4,8 +4,7 @@
 -- so every worker's hash is in the same slot as KEYS[1])
 -- returns a flat array: worker id, then its hash as a flat array of field, value, for each
 -- live worker, soonest to expire first (a worker whose hash is gone is left out)
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = now_us()
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now), '+inf')
 local out = {}
 for _, id in ipairs(ids) do
