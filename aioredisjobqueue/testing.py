@@ -1,9 +1,11 @@
 """Test helpers for code that uses aioredisjobqueue: a throwaway redis-server, queues on
 fakeredis, ``drain()`` to run a handler until a queue is empty, and pytest fixtures.
 
-Install with ``pip install 'aioredisjobqueue[testing]'`` (pytest, pytest-asyncio and
-fakeredis with Lua). pytest loads this module as the plugin ``aioredisjobqueue``; its
-fixtures do nothing until a test asks for one by name:
+``RedisServer`` and ``drain()`` need nothing beyond the package; ``fake_queue()`` needs
+fakeredis with Lua, and the fixtures pytest and pytest-asyncio: ``pip install
+'aioredisjobqueue[testing]'`` installs all three. pytest is imported only by a pytest run,
+which loads this module as the plugin ``aioredisjobqueue``; its fixtures do nothing until a
+test asks for one by name:
 
 - ``jobqueue``: a ``RedisJobQueue`` on a fresh fakeredis server, closed after the test;
 - ``jobqueue_factory``: ``make(name=None, **queue_kwargs)`` makes queues on one fakeredis
@@ -25,13 +27,10 @@ import asyncio
 import contextlib
 import importlib.util
 import inspect
-import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
-
-import pytest
 
 from . import _args
 from ._queue import QueueStats, RedisJobQueue
@@ -40,6 +39,7 @@ from .worker import Handler, JobEvent, Worker
 
 if TYPE_CHECKING:
     import fakeredis
+    import pytest
 
 __all__ = [
     "DrainResult",
@@ -48,7 +48,6 @@ __all__ = [
     "drain",
     "fake_queue",
     "free_port",
-    "jobqueue_redis_server",
 ]
 
 _INSTALL = "pip install 'aioredisjobqueue[testing]'"
@@ -203,10 +202,7 @@ async def _watch(
         await asyncio.sleep(0.01)
 
 
-# -- pytest fixtures ------------------------------------------------------------------------
-
-# The name under which pytest_configure registers the queue fixtures.
-_FIXTURES = "aioredisjobqueue.fixtures"
+# -- pytest ------------------------------------------------------------------------------------
 
 
 class QueueFactory(Protocol):
@@ -218,136 +214,23 @@ class QueueFactory(Protocol):
     def __call__(self, name: str | None = None, **queue_kwargs: Any) -> RedisJobQueue: ...
 
 
-@pytest.fixture(scope="session")
-def jobqueue_redis_server() -> Iterator[RedisServer]:
-    """A ``RedisServer`` for the test session, persistence off; skips without redis-server."""
-    if shutil.which("redis-server") is None:
-        pytest.skip(
-            "redis-server is not on the PATH: install it (Debian: apt-get install redis-server)"
-        )
-    with RedisServer() as server:
-        yield server
-
-
-def _queue_fixtures(config: pytest.Config) -> object:
-    """The async fixtures, on pytest-asyncio; or stand-ins that say what is missing."""
-    try:
-        import pytest_asyncio
-        from pytest_asyncio import plugin as asyncio_plugin
-    except ImportError:
-        return _Missing(f"the aioredisjobqueue queue fixtures need pytest-asyncio: {_INSTALL}")
-    if not config.pluginmanager.is_registered(asyncio_plugin):
-        return _Missing(
-            "the aioredisjobqueue queue fixtures need the pytest-asyncio plugin, which is "
-            "not active (was it disabled with -p no:asyncio?)"
-        )
-
-    class QueueFixtures:
-        @pytest_asyncio.fixture
-        async def jobqueue(self) -> AsyncIterator[RedisJobQueue]:
-            """A ``RedisJobQueue`` on a fresh fakeredis server, closed after the test."""
-            async with fake_queue() as queue:
-                yield queue
-
-        @pytest_asyncio.fixture
-        async def jobqueue_factory(self) -> AsyncIterator[QueueFactory]:
-            """``make(name=None, **queue_kwargs)``: queues on one fakeredis server for the
-            test, by default all on one queue name; all closed after the test."""
-            server = _fake_server()
-            default = _unique_name()
-            made: list[tuple[RedisJobQueue, fakeredis.FakeAsyncRedis]] = []
-
-            def make(name: str | None = None, **queue_kwargs: Any) -> RedisJobQueue:
-                client = _fake_client(server)
-                queue = RedisJobQueue(name or default, redis=client, **queue_kwargs)
-                made.append((queue, client))
-                return queue
-
-            yield make
-            for queue, client in made:
-                await queue.aclose()
-                await client.aclose()
-
-        @pytest_asyncio.fixture
-        async def real_jobqueue(
-            self, jobqueue_redis_server: RedisServer
-        ) -> AsyncIterator[RedisJobQueue]:
-            """A ``RedisJobQueue`` named for this test on ``jobqueue_redis_server``; its keys
-            are deleted and it is closed after the test."""
-            async with RedisJobQueue(_unique_name(), url=jobqueue_redis_server.url) as queue:
-                try:
-                    yield queue
-                finally:
-                    await _remove(queue)
-
-        @pytest_asyncio.fixture
-        async def real_jobqueue_factory(
-            self, jobqueue_redis_server: RedisServer
-        ) -> AsyncIterator[QueueFactory]:
-            """``make(name=None, **queue_kwargs)``: queues on ``jobqueue_redis_server``, each
-            with its own connection pool, by default all on one queue name unique to the
-            test; their keys are deleted and they are closed after the test."""
-            default = _unique_name()
-            made: list[RedisJobQueue] = []
-
-            def make(name: str | None = None, **queue_kwargs: Any) -> RedisJobQueue:
-                url = jobqueue_redis_server.url
-                queue = RedisJobQueue(name or default, url=url, **queue_kwargs)
-                made.append(queue)
-                return queue
-
-            yield make
-            try:
-                purged: set[str] = set()
-                for queue in made:
-                    if queue.name not in purged:
-                        purged.add(queue.name)
-                        await _remove(queue)
-            finally:
-                for queue in made:
-                    await queue.aclose()
-
-    return QueueFixtures()
-
-
-async def _remove(queue: RedisJobQueue) -> None:
-    """Purge ``queue`` and delete its marker key: the session's server keeps nothing of it."""
-    await queue.purge()
-    await queue.redis.delete(queue.keys.marker)
-
-
-class _Missing:
-    """Stand-ins for the queue fixtures when pytest-asyncio cannot run them."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-    def _fail(self) -> None:
-        pytest.fail(self.reason, pytrace=False)
-
-    @pytest.fixture
-    def jobqueue(self) -> None:
-        self._fail()
-
-    @pytest.fixture
-    def jobqueue_factory(self) -> None:
-        self._fail()
-
-    @pytest.fixture
-    def real_jobqueue(self) -> None:
-        self._fail()
-
-    @pytest.fixture
-    def real_jobqueue_factory(self) -> None:
-        self._fail()
-
-
-@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """pytest hook: registers the queue fixtures, on pytest-asyncio when it is active.
+    """pytest hook (this module is the pytest plugin ``aioredisjobqueue``): registers the
+    fixtures, which import pytest and pytest-asyncio only in a pytest run.
 
-    pytest-asyncio is imported here, not when the plugin loads, so that a test run
-    without it still works; the fixtures then fail with what to install.
+    pytest-asyncio is imported here, not when the plugin loads, so that a test run without
+    it still works; the queue fixtures then fail with what to install.
     """
-    if not config.pluginmanager.has_plugin(_FIXTURES):
-        config.pluginmanager.register(_queue_fixtures(config), _FIXTURES)
+    from ._fixtures import register
+
+    register(config)
+
+
+def __getattr__(name: str) -> Any:
+    # the session fixture (the plugin provides it by name), still importable from here
+    # as before, while pytest is imported only when it is asked for
+    if name == "jobqueue_redis_server":
+        from . import _fixtures
+
+        return _fixtures.jobqueue_redis_server
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

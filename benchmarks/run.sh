@@ -6,7 +6,7 @@
 #   bash benchmarks/run.sh --only aioredisjobqueue,arq --workloads drain --n 20000
 #
 # scripts/setup.sh makes .venv (the package, its test tools) and puts redis-server on the
-# PATH. Then `pip install -e '.[bench]'` adds saq, streaq, taskiq(-redis) and rq to .venv,
+# PATH. Then `pip install --group bench` (a dependency group of pyproject.toml) adds saq, streaq, taskiq(-redis) and rq to .venv,
 # and arq gets a venv of its own, benchmarks/.venv-arq: arq >= 0.26 requires redis<6, and
 # this project needs redis>=8. Both installs run again only when pyproject.toml or
 # benchmarks/requirements-arq.txt changed. --smoke installs no peer.
@@ -37,8 +37,9 @@ done
 if [[ "$smoke" == 0 ]]; then
     want="$(_bench_hash pyproject.toml)"
     if [[ "$(cat .venv/.ajq-bench-stamp 2>/dev/null)" != "$want" ]]; then
-        _bench_say "pip install -e '.[bench]' into .venv"
-        _bench_quiet .venv/bin/python -m pip install --disable-pip-version-check -e '.[bench]'
+        _bench_say "pip install --group bench into .venv"
+        _bench_quiet .venv/bin/python -m pip install --disable-pip-version-check \
+            --group pyproject.toml:bench
         printf '%s\n' "$want" >.venv/.ajq-bench-stamp
     fi
     arq_venv=benchmarks/.venv-arq

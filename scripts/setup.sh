@@ -2,8 +2,10 @@
 # Idempotent setup from a fresh clone; run it, or `source` it from another script.
 #
 #   - creates .venv in the project root with python3 (>= 3.11) if it is absent or broken
-#   - pip install -e '.[test]' into it, again only when pyproject.toml changed since the
-#     last install (a stamp file in .venv remembers its hash)
+#   - upgrades the venv's pip to >= 25.1 (for dependency groups), then installs the package
+#     editable with every extra of pyproject.toml and the dependency group "test" (pytest,
+#     ruff, mypy, ...), again only when pyproject.toml changed since the last install (a
+#     stamp file in .venv remembers its hash)
 #   - makes sure redis-server is on the PATH: installs Debian's package with apt-get when
 #     running as root (or with passwordless sudo); otherwise says what to install and fails
 #
@@ -13,7 +15,7 @@
 # their own redis-server on a free port.
 
 _ajq_setup() {
-    local root venv stamp log py candidate want_stamp sudo="" apt_updated=""
+    local root venv stamp log py candidate want_stamp extras sudo="" apt_updated=""
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" || return 1
     venv="$root/.venv"
     stamp="$venv/.ajq-setup-stamp"
@@ -106,10 +108,24 @@ print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$root/pyproj
         return 1
     if [[ "$(cat "$stamp" 2>/dev/null)" != "$want_stamp" ]] ||
         [[ ! -x "$venv/bin/pytest" || ! -x "$venv/bin/ruff" || ! -x "$venv/bin/mypy" ]]; then
-        _ajq_say "pip install -e '.[test]' into .venv"
         rm -f "$stamp"
+        # pip installs dependency groups (PEP 735) from 25.1 on
+        if ! "$venv/bin/python" -c 'import sys, pip
+sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (25, 1))' 2>/dev/null; then
+            _ajq_say "upgrading pip in .venv (dependency groups need pip >= 25.1)"
+            _ajq_quiet "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+                --upgrade 'pip>=25.1' || {
+                _ajq_fail "pip upgrade failed (see above)"
+                return 1
+            }
+        fi
+        # every extra the package declares: the tests cover them all
+        extras="$("$venv/bin/python" -c 'import sys, tomllib
+print(",".join(tomllib.load(open(sys.argv[1], "rb"))["project"].get("optional-dependencies", {})))' \
+            "$root/pyproject.toml")" || return 1
+        _ajq_say "pip install -e '.[$extras]' --group test into .venv"
         _ajq_quiet "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-            -e "${root}[test]" || {
+            -e "${root}[$extras]" --group "$root/pyproject.toml:test" || {
             _ajq_fail "pip install failed (see above)"
             return 1
         }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -63,6 +65,52 @@ async def test_restart_with_appendonly_keeps_jobs(tmp_path: Path) -> None:
         async with RedisJobQueue("kept", url=server.url) as queue:
             assert (await queue.stats()).ready == 2
     assert (tmp_path / "data").is_dir()  # a directory it was given stays
+
+
+WITHOUT_PYTEST = """
+import asyncio, importlib.abc, sys
+
+class NoPytest(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("pytest", "_pytest", "pytest_asyncio"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoPytest())
+
+from aioredisjobqueue import Job
+from aioredisjobqueue.testing import RedisServer, drain, fake_queue
+from aioredisjobqueue import RedisJobQueue
+
+async def handler(job: Job) -> None:
+    pass
+
+async def main() -> None:
+    async with fake_queue() as queue:
+        await queue.put_many(["a", "b"])
+        print("fake", (await drain(queue, handler)).completed)
+    with RedisServer() as server:
+        async with RedisJobQueue("q", url=server.url) as queue:
+            await queue.put("c")
+            print("real", (await drain(queue, handler)).completed)
+    print("pytest imported:", any(m.split(".")[0] in ("pytest", "_pytest") for m in sys.modules))
+
+asyncio.run(main())
+"""
+
+
+def test_redis_server_fake_queue_and_drain_work_without_pytest() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PYTEST], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["fake 2", "real 1", "pytest imported: False"]
+
+
+def test_the_session_fixture_is_still_importable_by_name() -> None:
+    from aioredisjobqueue.testing import jobqueue_redis_server  # type: ignore[attr-defined]
+
+    assert callable(jobqueue_redis_server)
 
 
 def test_context_manager_stops_the_process() -> None:
