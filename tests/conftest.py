@@ -1,36 +1,50 @@
-"""Fixtures: a real redis-server for the session, and queues on it and on fakeredis.
+"""Fixtures: the package's own (``aioredisjobqueue.testing``) under the names the tests use.
 
-Each test uses its own queue names, so tests never need to flush the database.
+One redis-server for the session (``jobqueue_redis_server``, also ``redis_server``); queues
+on it or on fakeredis (``backend``), each test with its own queue name, so tests never need
+to flush the database. The queues on the real server are purged after the test.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import fakeredis
 import pytest
 
 from aioredisjobqueue import RedisJobQueue
-from aioredisjobqueue.testing import RedisServer
+from aioredisjobqueue.testing import QueueFactory, RedisServer
+
+# make_queue(name=None, **queue_kwargs): without a name, every queue gets ``queue_name``
+MakeQueue = QueueFactory
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos", "the fault-injection test (tests/test_chaos.py)")
+    group.addoption(
+        "--chaos-seconds",
+        type=float,
+        default=60.0,
+        help="how long the chaos test injects faults, in seconds (default: 60)",
+    )
+    group.addoption(
+        "--chaos-seed",
+        type=int,
+        default=None,
+        help="seed of the chaos test's random choices (default: a new one, printed)",
+    )
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
+def redis_server(jobqueue_redis_server: RedisServer) -> RedisServer:
+    """The session's redis-server (persistence off)."""
+    return jobqueue_redis_server
 
 
 @pytest.fixture
 def queue_name() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
-
-
-MakeQueue = Callable[..., RedisJobQueue]
 
 
 @pytest.fixture(params=["redis", "fakeredis"])
@@ -39,34 +53,19 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def make_queue(
-    backend: str, request: pytest.FixtureRequest, queue_name: str
-) -> AsyncIterator[MakeQueue]:
-    """Make queue objects on this test's backend; by default all on the same queue name.
+def make_queue(backend: str, request: pytest.FixtureRequest, queue_name: str) -> MakeQueue:
+    """Make queue objects on this test's backend; by default all named ``queue_name``.
 
     On the real server each queue object has its own connection pool, as separate
-    processes would.
+    processes would; on fakeredis they share one fake server for the test.
     """
-    made: list[RedisJobQueue] = []
-    fake_server = fakeredis.FakeServer()
-    fakes: list[Any] = []
+    fixture = "real_jobqueue_factory" if backend == "redis" else "jobqueue_factory"
+    factory: QueueFactory = request.getfixturevalue(fixture)
 
-    def make(name: str | None = None, **kwargs: Any) -> RedisJobQueue:
-        if backend == "redis":
-            server: RedisServer = request.getfixturevalue("redis_server")
-            queue = RedisJobQueue(name or queue_name, url=server.url, **kwargs)
-        else:
-            client = fakeredis.FakeAsyncRedis(server=fake_server)
-            fakes.append(client)
-            queue = RedisJobQueue(name or queue_name, redis=client, **kwargs)
-        made.append(queue)
-        return queue
+    def make(name: str | None = None, **queue_kwargs: Any) -> RedisJobQueue:
+        return factory(name or queue_name, **queue_kwargs)
 
-    yield make
-    for queue in made:
-        await queue.aclose()
-    for client in fakes:
-        await client.aclose()
+    return make
 
 
 @pytest.fixture
@@ -75,10 +74,9 @@ def queue(make_queue: MakeQueue) -> RedisJobQueue:
 
 
 @pytest.fixture
-async def real_queue(redis_server: RedisServer, queue_name: str) -> AsyncIterator[RedisJobQueue]:
-    """A queue on the session's real redis-server only."""
-    async with RedisJobQueue(queue_name, url=redis_server.url) as queue:
-        yield queue
+def real_queue(real_jobqueue_factory: QueueFactory, queue_name: str) -> RedisJobQueue:
+    """A queue named ``queue_name`` on the session's real redis-server only."""
+    return real_jobqueue_factory(queue_name)
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from helpers import eventually
+
 from aioredisjobqueue import QueueStats, RedisJobQueue
 
 
@@ -32,12 +34,11 @@ async def test_get_cancelled_in_flight_gives_its_jobs_back_at_once(
         for job in jobs:
             await job.release()
             released[job.id] += 1
-    # let the hand-backs run
-    for _ in range(100):
-        stats = await real_queue.stats()
-        if stats.locked == 0:
-            break
-        await asyncio.sleep(0.01)
+
+    async def handed_back() -> bool:
+        return (await real_queue.stats()).locked == 0
+
+    await eventually(handed_back, "the hand-backs to run")
     assert cancelled > 100
     assert await real_queue.stats() == QueueStats(ready=200, locked=0, delayed=0, dead=0)
     # handing back took the deliveries back too: only the releases count

@@ -13,12 +13,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import eventually_sync
 
 from aioredisjobqueue import RedisJobQueue, job_id
 from aioredisjobqueue.testing import RedisServer, free_port
@@ -289,20 +291,13 @@ def start_worker(url: str, handlers: Path) -> Iterator[Any]:
         process.communicate()  # and close its pipes
 
 
-def wait_for(check: Any, within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_worker_runs_jobs_and_sigterm_ends_it_gracefully_with_no_job_lost(
     url: str, queue_name: str, handlers: Path, start_worker: Any
 ) -> None:
     payloads = [str(n) for n in range(12)]
     run(_with_queue(url, queue_name, lambda q: q.put_many(payloads)))
     worker = start_worker(queue_name, "--concurrency", "3", "--grace", "30", sleep=0.4)
-    wait_for(lambda: len(lines(handlers / "done")) >= 3)
+    eventually_sync(lambda: len(lines(handlers / "done")) >= 3)
     worker.send_signal(signal.SIGTERM)
     _, stderr = worker.communicate(timeout=30)
     assert worker.returncode == 0, stderr
@@ -322,7 +317,7 @@ def test_worker_stopped_past_its_grace_gives_jobs_back_at_once(
 ) -> None:
     run(_with_queue(url, queue_name, lambda q: q.put_many(["a", "b"])))
     worker = start_worker(queue_name, "--grace", "0.2", "--lock-timeout", "600000", sleep=3600)
-    wait_for(lambda: len(lines(handlers / "started")) == 2)
+    eventually_sync(lambda: len(lines(handlers / "started")) == 2)
     worker.send_signal(signal.SIGINT)
     _, stderr = worker.communicate(timeout=30)
     assert worker.returncode == 0, stderr
@@ -340,7 +335,7 @@ def test_second_signal_stops_the_worker_at_once(
 ) -> None:
     run(_with_queue(url, queue_name, lambda q: q.put("stuck")))
     worker = start_worker(queue_name, "--grace", "3600", "--lock-timeout", "600000", sleep=3600)
-    wait_for(lambda: len(lines(handlers / "started")) == 1)
+    eventually_sync(lambda: len(lines(handlers / "started")) == 1)
     worker.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     assert worker.poll() is None  # waiting out its grace
@@ -396,13 +391,23 @@ def test_stats_watch_in_a_terminal_ends_on_ctrl_c(url: str, queue_name: str) -> 
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "FORCE_COLOR": "1", "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"},
     )  # fmt: skip
-    time.sleep(1.5)
-    watch.send_signal(signal.SIGINT)
-    stdout, stderr = watch.communicate(timeout=10)
+    assert watch.stdout is not None
+    shown: list[str] = []
+    reader = threading.Thread(target=lambda: shown.extend(iter(watch.stdout.readline, "")))
+    reader.start()
+    try:
+        # the live view, which only a terminal gets, shows the queue
+        eventually_sync(lambda: "total/s" in "".join(shown) and queue_name in "".join(shown))
+    finally:
+        watch.send_signal(signal.SIGINT)
+        watch.wait(10)
+        reader.join(10)
+        assert watch.stderr is not None
+        stderr = watch.stderr.read()
+        watch.stdout.close()
+        watch.stderr.close()
     assert watch.returncode == 0, stderr
     assert "Traceback" not in stderr
-    assert queue_name in stdout
-    assert "total/s" in stdout  # the live view, which only a terminal gets
 
 
 def test_python_m_and_the_console_script_show_the_version() -> None:
@@ -429,10 +434,10 @@ def test_redis_restart_does_not_stop_a_worker(
             cwd=handlers, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
-            wait_for(lambda: len(lines(handlers / "done")) >= 2)
+            eventually_sync(lambda: len(lines(handlers / "done")) >= 2)
             server.restart()
             run(_with_queue(server.url, queue_name, lambda q: q.put("after restart")))
-            wait_for(lambda: "after restart" in lines(handlers / "done"), within=30)
+            eventually_sync(lambda: "after restart" in lines(handlers / "done"), within=30)
         finally:
             worker.send_signal(signal.SIGTERM)
             _, stderr = worker.communicate(timeout=30)
@@ -446,12 +451,12 @@ def test_jobs_of_a_killed_worker_come_back_when_their_locks_expire(
 ) -> None:
     run(_with_queue(url, queue_name, lambda q: q.put_many(["x", "y"])))
     killed = start_worker(queue_name, "--lock-timeout", "1000", sleep=3600)
-    wait_for(lambda: len(lines(handlers / "started")) == 2)
+    eventually_sync(lambda: len(lines(handlers / "started")) == 2)
     killed.kill()  # SIGKILL: no chance to give anything back
     killed.wait()
     assert stats_of(url, queue_name)["locked"] == 2
     survivor = start_worker(queue_name, sleep=0.01)
-    wait_for(lambda: sorted(lines(handlers / "done")) == ["x", "y"])
+    eventually_sync(lambda: sorted(lines(handlers / "done")) == ["x", "y"])
     survivor.send_signal(signal.SIGTERM)
     assert survivor.wait(timeout=30) == 0
     assert stats_of(url, queue_name)["total"] == 0

@@ -16,13 +16,14 @@ import signal
 import sys
 import textwrap
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from helpers import PATIENCE, eventually
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -41,8 +42,6 @@ pytestmark = pytest.mark.real_redis
 EMPTY = QueueStats(ready=0, locked=0, delayed=0, dead=0)
 # what a user sees when the connection drops or Redis is away
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
-# bound on waits for work that normally takes well under a second or two
-PATIENCE = 30.0
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -176,36 +175,6 @@ async def put_with_retry(queue: RedisJobQueue, payload: Any, ledger: Ledger) -> 
         if failed:
             ledger.reput.add(new_id)
         return
-
-
-async def eventually(
-    condition: Callable[[], bool],
-    what: str,
-    *,
-    within: float = PATIENCE,
-    watch: Iterable[asyncio.Task[Any]] = (),
-) -> None:
-    """Wait until ``condition()``; fail after ``within`` s or if a watched task ends."""
-    watched = list(watch)
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        for task in watched:
-            if task.done():
-                exc = None if task.cancelled() else task.exception()
-                pytest.fail(f"a task ended while waiting for {what}: {exc!r}")
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"waited {within} s for {what}")
-        await asyncio.sleep(0.01)
-
-
-async def eventually_async(
-    condition: Callable[[], Awaitable[bool]], what: str, *, within: float = PATIENCE
-) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await condition():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"waited {within} s for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def cancel_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
@@ -437,7 +406,7 @@ async def test_jobs_of_a_killed_consumer_process_come_back_after_their_lock_expi
         got.extend(await other.get_many(10, lock_timeout=30_000))
         return len(got) >= 10
 
-    await eventually_async(got_all, "the killed consumer's jobs to come back")
+    await eventually(got_all, "the killed consumer's jobs to come back")
     assert sorted(j.id for j in got) == sorted(taken)
     assert {j.deliveries for j in got} == {2}
     for job in got:
@@ -674,7 +643,7 @@ async def test_a_consumer_whose_lock_expired_and_was_taken_is_fenced_off(
         b = await b_queue.get(lock_timeout=30_000)
         return b is not None
 
-    await eventually_async(b_took_it, "A's lock to expire")
+    await eventually(b_took_it, "A's lock to expire")
     assert b is not None and b.id == a.id and b.deliveries == 2
 
     with pytest.raises(LockLostError) as lost:

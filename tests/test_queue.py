@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from conftest import MakeQueue
+from helpers import eventually, server_clock_passes, server_time_us
 
 from aioredisjobqueue import (
     DuplicateJobError,
@@ -15,7 +16,6 @@ from aioredisjobqueue import (
     RedisJobQueue,
     job_id,
 )
-from aioredisjobqueue.testing import RedisServer
 
 
 async def test_put_returns_the_content_id(queue: RedisJobQueue) -> None:
@@ -102,8 +102,11 @@ async def test_an_expired_lock_lets_another_consumer_take_the_job(make_queue: Ma
     await a.put("job")
     first = await a.get(lock_timeout=50)
     assert first is not None
-    await asyncio.sleep(0.15)
-    assert (await b.stats()).ready == 1
+
+    async def due_again() -> bool:
+        return (await b.stats()).ready == 1
+
+    await eventually(due_again, "the lock to expire")
     second = await b.get(lock_timeout=5000)
     assert second is not None
     assert second.id == first.id
@@ -115,7 +118,8 @@ async def test_complete_removes_the_job_for_good(queue: RedisJobQueue) -> None:
     job = await queue.get(lock_timeout=50)
     assert job is not None
     await job.complete()
-    await asyncio.sleep(0.1)
+    # past the time its lock would have expired, it does not come back
+    await server_clock_passes(queue.redis, await server_time_us(queue.redis) + 50_000)
     assert await queue.get() is None
     assert (await queue.stats()).total == 0
 
@@ -127,9 +131,7 @@ async def test_late_complete_raises_lock_lost_and_leaves_the_new_holder(
     await a.put("job")
     stale = await a.get(lock_timeout=50)
     assert stale is not None
-    await asyncio.sleep(0.12)
-    holder = await b.get(lock_timeout=5000)
-    assert holder is not None
+    holder = await eventually(lambda: b.get(lock_timeout=5000), "the lock to expire")
     with pytest.raises(LockLostError) as caught:
         await stale.complete()
     assert caught.value.job_id == stale.id
@@ -156,7 +158,11 @@ async def test_complete_after_expiry_succeeds_while_nobody_took_it(queue: RedisJ
     await queue.put("job")
     job = await queue.get(lock_timeout=30)
     assert job is not None
-    await asyncio.sleep(0.08)
+
+    async def expired() -> bool:
+        return (await queue.stats()).ready == 1
+
+    await eventually(expired, "the lock to expire")
     await job.complete()
     assert (await queue.stats()).total == 0
 
@@ -166,8 +172,9 @@ async def test_extend_keeps_the_lock_past_its_first_expiry(make_queue: MakeQueue
     await a.put("job")
     job = await a.get(lock_timeout=100)
     assert job is not None
+    first_expiry = await server_time_us(a.redis) + 100_000
     await job.extend(lock_timeout=5000)
-    await asyncio.sleep(0.2)
+    await server_clock_passes(a.redis, first_expiry)
     assert await b.get() is None
     await job.complete()
 
@@ -190,27 +197,28 @@ async def test_release_with_delay_holds_the_job_back(queue: RedisJobQueue) -> No
     await queue.put("job")
     job = await queue.get(lock_timeout=60_000)
     assert job is not None
+    released_at = await server_time_us(queue.redis)
     await queue.release(job, delay=0.2)
-    assert await queue.get() is None
-    stats = await queue.stats()
-    assert (stats.delayed, stats.locked) == (1, 0)
-    await asyncio.sleep(0.3)
-    again = await queue.get()
-    assert again is not None
+    (waiting,) = await queue.peek()
+    assert waiting.due_at * 1e6 >= released_at + 200_000
+    assert (await queue.stats()).locked == 0
+    again = await eventually(queue.get, "the delay to pass")
+    assert await server_time_us(queue.redis) >= waiting.due_at * 1e6
     assert again.deliveries == 2
 
 
 async def test_delayed_job_waits_and_stays_unique(queue: RedisJobQueue) -> None:
     await queue.put("now")
+    put_at = await server_time_us(queue.redis)
     await queue.put("later", delay=0.25)
     with pytest.raises(DuplicateJobError):
         await queue.put("later")
-    stats = await queue.stats()
-    assert (stats.ready, stats.delayed) == (1, 1)
-    assert [j.payload for j in await queue.get_many(10)] == ["now"]
-    await asyncio.sleep(0.35)
-    late = await queue.get()
-    assert late is not None
+    assert [w.payload for w in await queue.peek()] == ["now", "later"]
+    due_at = (await queue.peek())[1].due_at * 1e6
+    assert due_at >= put_at + 250_000
+    assert [j.payload for j in await queue.get_many(1)] == ["now"]
+    late = await eventually(queue.get, "the delay to pass")
+    assert await server_time_us(queue.redis) >= due_at
     assert late.payload == "later"
 
 
@@ -230,10 +238,14 @@ async def test_jobs_delivered_max_deliveries_times_go_to_the_dead_letters(
     queue = make_queue(max_deliveries=2)
     await queue.put({"poison": True})
     for expected in (1, 2):
-        job = await queue.get(lock_timeout=30)
-        assert job is not None
+        job = await eventually(lambda: queue.get(lock_timeout=30), "the lock to expire")
         assert (job.payload, job.deliveries) == ({"poison": True}, expected)
-        await asyncio.sleep(0.06)
+
+    async def dead() -> bool:
+        # the second lock expired: the next look moves it to the dead letters
+        return await queue.get() is None and (await queue.stats()).dead == 1
+
+    await eventually(dead, "the second lock to expire")
     await queue.put("fine")
     fine = await queue.get(lock_timeout=5000)
     assert fine is not None
@@ -325,14 +337,16 @@ async def test_consume_backs_off_when_idle(
         async for _ in queue.consume(min_interval=0.001, max_interval=0.1):
             pass
 
+    started = asyncio.get_running_loop().time()
     task = asyncio.create_task(consume())
-    await asyncio.sleep(1.0)
+    await eventually(lambda: calls >= 20, "20 polls", watch=[task])
+    elapsed = asyncio.get_running_loop().time() - started
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    # at the 1 ms minimum it would poll up to a thousand times; backing off towards
-    # 100 ms (mean 50 ms) it polls a few dozen times at most
-    assert 3 <= calls <= 60
+    # at the 1 ms minimum 20 polls take some 20 ms; backing off towards 100 ms (mean
+    # 50 ms), the last dozen alone take about 0.65 s, and a loaded machine only slows it
+    assert elapsed > 0.3
 
 
 async def test_a_cancelled_consumer_releases_nothing_it_handed_out(queue: RedisJobQueue) -> None:
@@ -377,26 +391,32 @@ async def test_queues_with_different_names_are_separate(make_queue: MakeQueue) -
     assert (await a.stats()).ready == 1
 
 
-async def test_client_clock_plays_no_part(
-    redis_server: RedisServer, queue_name: str, monkeypatch: pytest.MonkeyPatch
+async def test_locks_and_delays_go_by_the_server_clock_whatever_the_client_clock(
+    real_queue: RedisJobQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the real server only: fakeredis's server clock is this process's clock
+    # the real server only: fakeredis's server clock is this process's clock. The client's
+    # wall clock runs an hour ahead: a library that read it for a lock or a due time would
+    # store times an hour off, and hand out the locked job as expired.
     import time
 
-    a = RedisJobQueue(queue_name, url=redis_server.url)
-    b = RedisJobQueue(queue_name, url=redis_server.url)
-    await a.put("locked")
-    await a.put("delayed", delay=60)
-    assert await a.get(lock_timeout=60_000) is not None
-    hour = 3600.0
-    real_time, real_monotonic = time.time, time.monotonic
-    monkeypatch.setattr(time, "time", lambda: real_time() + hour)
-    monkeypatch.setattr(time, "monotonic", lambda: real_monotonic() + hour)
-    assert await b.get() is None
-    stats = await b.stats()
-    assert (stats.locked, stats.delayed) == (1, 1)
-    await a.aclose()
-    await b.aclose()
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 3600.0)
+    redis = real_queue.redis
+    seconds, micros = await redis.time()
+    before_us = int(seconds) * 1_000_000 + int(micros)
+    await real_queue.put("locked")
+    await real_queue.put("delayed", delay=60)
+    job = await real_queue.get(lock_timeout=60_000)
+    assert job is not None and job.payload == "locked"
+    seconds, micros = await redis.time()
+    after_us = int(seconds) * 1_000_000 + int(micros)
+    lock_expiry = await redis.zscore(real_queue.keys.locked, bytes.fromhex(job.id))
+    due = await redis.zscore(real_queue.keys.waiting, bytes.fromhex(job_id("delayed")))
+    minute = 60_000_000
+    assert before_us + minute <= lock_expiry <= after_us + minute
+    assert before_us + minute <= due <= after_us + minute
+    assert await real_queue.get() is None
+    assert await real_queue.stats() == QueueStats(ready=0, locked=1, delayed=1, dead=0)
 
 
 async def test_purge_removes_every_job_in_every_state(make_queue: MakeQueue) -> None:

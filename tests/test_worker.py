@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import AsyncIterator, Callable
@@ -11,9 +12,12 @@ from typing import Any
 
 import pytest
 from conftest import MakeQueue
+from helpers import eventually
 from redis.exceptions import ResponseError
 
+import aioredisjobqueue.worker
 from aioredisjobqueue import Job, JobEvent, QueueStats, RedisJobQueue, Worker
+from aioredisjobqueue._backoff import backoff
 
 EMPTY = QueueStats(ready=0, locked=0, delayed=0, dead=0)
 
@@ -30,18 +34,6 @@ async def running(
         if not task.done():
             worker.stop(grace)
         await asyncio.wait_for(task, 10)
-
-
-async def wait_until(check: Callable[[], Any], within: float = 10.0) -> None:
-    """Poll ``check`` (a function or an async function) until it returns true."""
-    async with asyncio.timeout(within):
-        while True:
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.01)
 
 
 def recorder() -> tuple[list[JobEvent], Callable[[JobEvent], None]]:
@@ -61,8 +53,8 @@ async def test_returning_handler_completes_every_job_once(make_queue: MakeQueue)
     events, hook = recorder()
     worker = Worker(queue, handle, concurrency=5, on_event=hook)
     async with running(worker):
-        await wait_until(lambda: len(seen) == 50)
-        await wait_until(lambda: worker.counts.get("complete") == 50)
+        await eventually(lambda: len(seen) == 50)
+        await eventually(lambda: worker.counts.get("complete") == 50)
     assert sorted(seen) == list(range(50))
     assert await queue.stats() == EMPTY
     assert [e.kind for e in events].count("start") == 50
@@ -84,7 +76,7 @@ async def test_at_most_concurrency_handlers_run_at_once(make_queue: MakeQueue) -
 
     worker = Worker(queue, handle, concurrency=4)
     async with running(worker):
-        await wait_until(lambda: done == 30)
+        await eventually(lambda: done == 30)
     assert peak == 4
 
 
@@ -102,14 +94,14 @@ async def test_handler_running_5x_its_lock_timeout_is_executed_exactly_once(
     worker = Worker(queue, handle, lock_timeout=200)
     rival_runs: list[Job] = []
     async with running(worker):
-        await wait_until(lambda: runs)
+        await eventually(lambda: runs)
         # a second consumer keeps trying to take the job while the handler runs
         for _ in range(40):
             job = await rival.get(lock_timeout=200)
             if job is not None:
                 rival_runs.append(job)
             await asyncio.sleep(0.025)
-        await wait_until(lambda: worker.counts.get("complete") == 1)
+        await eventually(lambda: worker.counts.get("complete") == 1)
     assert runs == ["long job"]
     assert rival_runs == []
     assert await queue.stats() == EMPTY
@@ -134,7 +126,7 @@ async def test_stopped_worker_releases_its_jobs_for_another_worker_at_once(
     events, hook = recorder()
     first = Worker(queue, stuck, lock_timeout=60_000, grace=0.2, on_event=hook)
     task = asyncio.create_task(first.run())
-    await wait_until(lambda: len(started) == 2)
+    await eventually(lambda: len(started) == 2)
     first.stop()
     await asyncio.wait_for(task, 5)
     assert sorted(cancelled) == ["a", "b"]
@@ -148,7 +140,7 @@ async def test_stopped_worker_releases_its_jobs_for_another_worker_at_once(
 
     second = Worker(other_queue, handle)
     async with running(second):
-        await wait_until(lambda: len(deliveries) == 2, within=5)
+        await eventually(lambda: len(deliveries) == 2, within=5)
     # the stop did not count as a failed delivery
     assert deliveries == {"a": 1, "b": 1}
     assert await other_queue.stats() == EMPTY
@@ -167,7 +159,7 @@ async def test_graceful_stop_lets_running_handlers_finish(make_queue: MakeQueue)
 
     worker = Worker(queue, handle, concurrency=2, grace=10)
     task = asyncio.create_task(worker.run())
-    await wait_until(lambda: len(started) == 2)
+    await eventually(lambda: len(started) == 2)
     worker.stop()
     await asyncio.wait_for(task, 5)
     # the two running ones finished and were completed; the third was never taken
@@ -227,7 +219,7 @@ async def test_always_raising_handler_ends_in_dead_letters(make_queue: MakeQueue
     events, hook = recorder()
     worker = Worker(queue, handle, retry_delay=0.01, retry_max_delay=0.02, on_event=hook)
     async with running(worker):
-        await wait_until(lambda: worker.counts.get("dead") == 1)
+        await eventually(lambda: worker.counts.get("dead") == 1)
     assert attempts == [1, 2, 3]
     outcomes = [e for e in events if e.kind != "start"]
     assert [e.kind for e in outcomes] == ["retry", "retry", "dead"]
@@ -239,7 +231,9 @@ async def test_always_raising_handler_ends_in_dead_letters(make_queue: MakeQueue
     assert await queue.stats() == QueueStats(ready=0, locked=0, delayed=0, dead=1)
 
 
-async def test_failed_job_waits_its_retry_delay(make_queue: MakeQueue) -> None:
+async def test_failed_job_waits_its_retry_delay(
+    make_queue: MakeQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
     queue = make_queue()
     await queue.put("flaky")
     attempts: list[int] = []
@@ -249,17 +243,22 @@ async def test_failed_job_waits_its_retry_delay(make_queue: MakeQueue) -> None:
         if job.deliveries == 1:
             raise RuntimeError("first time fails")
 
-    # full jitter: the delay is drawn below the cap, so check the job was delayed at all
+    # the jitter drawn at the middle of [0, cap): the first retry waits 30 s of the 60
+    monkeypatch.setattr(
+        aioredisjobqueue.worker, "backoff", functools.partial(backoff, rand=lambda: 0.5)
+    )
     events, hook = recorder()
     worker = Worker(queue, handle, retry_delay=60, retry_max_delay=60, on_event=hook)
     async with running(worker):
-        await wait_until(lambda: worker.counts.get("retry") == 1)
+        await eventually(lambda: worker.counts.get("retry") == 1)
         (retry,) = [e for e in events if e.kind == "retry"]
-        assert retry.retry_in is not None
-        stats = await queue.stats()
-        if retry.retry_in > 1:
-            assert stats == QueueStats(ready=0, locked=0, delayed=1, dead=0)
-    assert attempts[0] == 1
+        assert retry.retry_in == 30.0
+        assert await queue.stats() == QueueStats(ready=0, locked=0, delayed=1, dead=0)
+        (waiting,) = await queue.peek()
+        seconds, micros = await queue.redis.time()
+        due_in = waiting.due_at - (seconds + micros / 1e6)
+        assert 20 < due_in <= 30, due_in
+    assert attempts == [1]
 
 
 async def test_timeout_cancels_the_handler_and_retries_the_job(make_queue: MakeQueue) -> None:
@@ -279,7 +278,7 @@ async def test_timeout_cancels_the_handler_and_retries_the_job(make_queue: MakeQ
     events, hook = recorder()
     worker = Worker(queue, handle, timeout=0.1, retry_delay=0.0, on_event=hook)
     async with running(worker):
-        await wait_until(lambda: worker.counts.get("complete") == 1)
+        await eventually(lambda: worker.counts.get("complete") == 1)
     assert cancelled == 1
     retry = next(e for e in events if e.kind == "retry")
     assert isinstance(retry.error, TimeoutError)
@@ -309,7 +308,7 @@ async def test_lost_lock_cancels_the_handler(
             await asyncio.wait_for(started.wait(), 5)
             await queue.purge()  # the job is gone: the next renewal finds the lock lost
             await asyncio.wait_for(cancelled.wait(), 5)
-            await wait_until(lambda: worker.counts.get("lock_lost") == 1)
+            await eventually(lambda: worker.counts.get("lock_lost") == 1)
     assert [e.kind for e in events] == ["start", "lock_lost"]
     assert "lock lost" in caplog.text
 
@@ -331,7 +330,7 @@ async def test_event_hook_may_be_async_and_its_errors_do_not_stop_the_worker(
     worker = Worker(queue, handle, on_event=hook)
     with caplog.at_level(logging.ERROR, logger="aioredisjobqueue"):
         async with running(worker):
-            await wait_until(lambda: kinds.count("complete") == 2)
+            await eventually(lambda: kinds.count("complete") == 2)
     assert await queue.stats() == EMPTY
     assert "on_event raised" in caplog.text
 
@@ -348,7 +347,7 @@ async def test_worker_takes_jobs_put_while_it_waits(make_queue: MakeQueue) -> No
         await asyncio.sleep(0.2)
         for n in range(5):
             await queue.put(n)
-        await wait_until(lambda: len(done) == 5, within=5)
+        await eventually(lambda: len(done) == 5, within=5)
 
 
 async def _noop(job: Job) -> None:
@@ -433,7 +432,7 @@ async def test_handler_raising_cancelled_error_itself_is_a_failure(make_queue: M
     events, hook = recorder()
     worker = Worker(queue, handle, concurrency=1, retry_delay=0.0, on_event=hook)
     async with running(worker):
-        await wait_until(lambda: sorted(done) == ["a", "b", "odd"])
+        await eventually(lambda: sorted(done) == ["a", "b", "odd"])
     retry = next(e for e in events if e.kind == "retry")
     assert isinstance(retry.error, asyncio.CancelledError)
     assert await queue.stats() == EMPTY
