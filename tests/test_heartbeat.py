@@ -10,7 +10,8 @@ import time
 
 import pytest
 from conftest import MakeQueue
-from test_worker import running, wait_until
+from helpers import eventually
+from test_worker import running
 
 from aioredisjobqueue import Job, JobEvent, RedisJobQueue, Worker, WorkerInfo
 
@@ -35,7 +36,7 @@ async def test_a_running_worker_is_listed_with_what_it_does_until_it_stops(
             seen[:] = await queue.workers()
             return len(seen) == 1 and seen[0].counts.get("complete") == 2 and seen[0].running == 1
 
-        await wait_until(reported)
+        await eventually(reported)
         info = seen[0]
         assert info.id == worker.id
         assert (info.host, info.pid) == (socket.gethostname(), os.getpid())
@@ -47,7 +48,7 @@ async def test_a_running_worker_is_listed_with_what_it_does_until_it_stops(
         assert info.beat_at < info.expires_at <= info.beat_at + 3 * 0.2 + 0.001
         assert worker.alive
         worker.stop()
-        await wait_until(lambda: _stopping(queue))
+        await eventually(lambda: _stopping(queue))
         release.set()
         await asyncio.wait_for(task, 10)
     # a clean stop removes the entry at once, and leaves no key behind
@@ -70,7 +71,7 @@ async def test_every_worker_of_a_queue_is_listed_by_each_of_its_queue_objects(
 
     workers = [Worker(first, handle, heartbeat=0.05), Worker(second, handle, heartbeat=0.05)]
     async with running(workers[0]), running(workers[1]):
-        await wait_until(lambda: _count(reader, 2))
+        await eventually(lambda: _count(reader, 2))
         assert {w.id for w in await reader.workers()} == {w.id for w in workers}
     assert await reader.workers() == []
 
@@ -90,7 +91,7 @@ async def test_a_worker_that_stops_beating_drops_out_when_its_entry_expires(
     assert {w.id for w in await real_queue.workers()} == {"gone", "silent"}
     assert await scripts.unbeat("gone")
     assert [w.id for w in await real_queue.workers()] == ["silent"]
-    await wait_until(lambda: _count(real_queue, 0), within=10)
+    await eventually(lambda: _count(real_queue, 0), within=10)
     # the hash expired by itself; the next beat of any worker prunes the zset
     assert not await real_queue.redis.exists(real_queue.keys.worker("silent"))
     await scripts.beat("next", 60_000, {})
@@ -115,5 +116,5 @@ async def test_several_event_hooks_each_get_every_event(make_queue: MakeQueue) -
 
     worker = Worker(queue, handle, on_event=[lambda e: first.append(e.kind), broken, later])
     async with running(worker):
-        await wait_until(lambda: second == ["start", "complete"])
+        await eventually(lambda: second == ["start", "complete"])
     assert first == ["start", "complete"]
