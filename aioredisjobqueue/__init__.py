@@ -9,11 +9,14 @@ from ._codec import job_id
 from ._errors import DuplicateJobError, JobQueueError, LockLostError
 from ._heartbeat import WorkerInfo
 from ._job import Job
+from ._lifespan import worker_state
+from ._outcome import DoNotRetry, RetryAfter
 from ._queue import DeadLetter, QueueStats, RedisJobQueue, WaitingJob
 from .worker import JobEvent, Worker
 
 __all__ = [
     "DeadLetter",
+    "DoNotRetry",
     "DuplicateJobError",
     "Job",
     "JobEvent",
@@ -21,10 +24,12 @@ __all__ = [
     "LockLostError",
     "QueueStats",
     "RedisJobQueue",
+    "RetryAfter",
     "WaitingJob",
     "Worker",
     "WorkerInfo",
     "job_id",
+    "worker_state",
 ]
 
 __version__ = "0.1.0"

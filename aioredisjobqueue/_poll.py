@@ -102,6 +102,10 @@ class Poller:
             self._idle = 0
         return jobs
 
+    async def hand_back(self, jobs: Sequence[Job]) -> None:
+        """Give back at once, uncounted, jobs taken that nobody will run."""
+        await self._hand_back(jobs)
+
     def signal(self) -> asyncio.Event:
         """The event the next wake-up sets: take it before ``try_take()``."""
         return self._waker.signal()
@@ -110,10 +114,15 @@ class Poller:
         """After ``try_take()`` found nothing (or no Redis): wait with backoff, or until a
         wake-up."""
         if self._failures:
-            await asyncio.sleep(
-                backoff(self._failures - 1, base=self._low, cap=self._high, floor=self._low)
-            )
+            await asyncio.sleep(self.pause_seconds())
             return
+        await self._waker.wait(signal, self.pause_seconds())
+
+    def pause_seconds(self) -> float:
+        """How long ``pause()`` waits at most now: a jittered backoff that grows with each
+        empty look (or each failed one) and starts again after a job."""
+        if self._failures:
+            return backoff(self._failures - 1, base=self._low, cap=self._high, floor=self._low)
         wait = backoff(self._idle, base=self._low, cap=self._high, floor=self._low)
-        await self._waker.wait(signal, wait)
         self._idle += 1
+        return wait

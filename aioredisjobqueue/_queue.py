@@ -20,6 +20,7 @@ from ._errors import DuplicateJobError, LockLostError
 from ._heartbeat import WorkerInfo
 from ._job import Job
 from ._keys import QueueKeys, validate_queue_name
+from ._link import QueueLink
 from ._pipe import Pipe
 from ._poll import TRANSIENT, Poller
 from ._scripts import Delivery, Scripts
@@ -379,6 +380,16 @@ class RedisJobQueue:
             waker=self._waker,
             min_interval=min_interval,
             max_interval=max_interval,
+        )
+
+    def _link(self, lock_ms: int, min_interval: float, max_interval: float) -> QueueLink:
+        """The Worker's one door to this queue, for jobs locked ``lock_ms`` at a time."""
+        return QueueLink(
+            self,
+            lock_ms=lock_ms,
+            poller=self._poller(lock_ms, min_interval, max_interval),
+            scripts=self._scripts,
+            max_deliveries=self._max_deliveries,
         )
 
     def __aiter__(self) -> AsyncIterator[Job]:

@@ -1,6 +1,6 @@
 """The command line: run a worker, look into queues, put and requeue jobs.
 
-    aioredisjobqueue worker module:handler --queue NAME [--concurrency N] [--lock-timeout MS]
+    aioredisjobqueue worker module:handler --queue NAME [--queue NAME2 ...] [--lifespan m:f] ...
     aioredisjobqueue stats [NAME ...] [--watch]
     aioredisjobqueue put NAME JSON
     aioredisjobqueue peek NAME [-n N]
@@ -40,7 +40,7 @@ from ._errors import DuplicateJobError
 from ._keys import MARKER_PATTERN, QueueKeys, queue_name_of_marker, validate_queue_name
 from ._poll import TRANSIENT
 from ._queue import QueueStats, RedisJobQueue
-from .worker import Handler, Worker
+from .worker import DEFAULT_MAX_DELIVERIES, Handler, Worker
 
 __all__ = ["cli"]
 
@@ -147,34 +147,54 @@ def _json_line(value: Any) -> str:
 # -- worker --------------------------------------------------------------------------
 
 
-def _import_handler(spec: str) -> Handler:
+def _import(spec: str, hint: str) -> Any:
+    """The object ``module:attribute`` names (``attribute`` may be dotted)."""
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute:
-        raise click.BadParameter(
-            f"must be module:function, got {spec!r}", param_hint="MODULE:FUNCTION"
-        )
+        raise click.BadParameter(f"must be module:function, got {spec!r}", param_hint=hint)
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as `python -m` does: modules of the current folder
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise click.BadParameter(
-            f"cannot import {module_name!r}: {exc}", param_hint="MODULE:FUNCTION"
-        ) from None
+        raise click.BadParameter(f"cannot import {module_name!r}: {exc}", param_hint=hint) from None
     for part in attribute.split("."):
         try:
             target = getattr(target, part)
         except AttributeError:
             raise click.BadParameter(
-                f"{module_name!r} has no {attribute!r}", param_hint="MODULE:FUNCTION"
+                f"{module_name!r} has no {attribute!r}", param_hint=hint
             ) from None
-    handler: Handler = target
-    return handler
+    return target
+
+
+def _queue_names(values: tuple[str, ...]) -> list[str]:
+    """The names of ``--queue``, given once per queue: a comma is refused, not split."""
+    names: list[str] = []
+    for value in values:
+        if "," in value:
+            raise click.BadParameter(
+                f"a queue name must not contain ',', got {value!r}: give --queue once per queue "
+                "(--queue a --queue b)",
+                param_hint="--queue",
+            )
+        name = _name(value)
+        if name in names:
+            raise click.BadParameter(f"queue {name!r} is given twice", param_hint="--queue")
+        names.append(name)
+    return names
 
 
 @cli.command()
 @click.argument("handler", metavar="MODULE:FUNCTION")
-@click.option("--queue", "-q", "queue_name", required=True, help="The queue to take jobs from.")
+@click.option(
+    "--queue",
+    "-q",
+    "queue_names",
+    required=True,
+    multiple=True,
+    help="A queue to take jobs from; repeat it for several (jobs are taken fairly).",
+)
 @url_option
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option(
@@ -198,8 +218,16 @@ def _import_handler(spec: str) -> Handler:
 )
 @click.option(
     "--max-deliveries",
-    type=click.IntRange(min=1),
-    help="Dead-letter a job after this many deliveries.",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_DELIVERIES,
+    show_default=True,
+    help="Dead-letter a job that failed on this many deliveries (0: no limit).",
+)
+@click.option(
+    "--lifespan",
+    metavar="MODULE:FUNCTION",
+    help="FUNCTION(url) returns an async context manager, entered before the first job "
+    "and left after the last; handlers reach its value with worker_state().",
 )
 @click.option(
     "--log-level",
@@ -209,7 +237,7 @@ def _import_handler(spec: str) -> Handler:
 )
 def worker(
     handler: str,
-    queue_name: str,
+    queue_names: tuple[str, ...],
     url: str,
     concurrency: int,
     lock_timeout: float,
@@ -217,17 +245,22 @@ def worker(
     retry_delay: float,
     retry_max_delay: float,
     timeout: float | None,
-    max_deliveries: int | None,
+    max_deliveries: int,
+    lifespan: str | None,
     log_level: str,
 ) -> None:
-    """Run a handler on the jobs of a queue.
+    """Run a handler on the jobs of one or several queues.
 
-    Runs the async function MODULE:FUNCTION until SIGTERM/SIGINT. The function takes a
-    Job: its return completes the job, an exception retries it later. The first signal
-    stops taking jobs and gives running ones --grace seconds; a second one stops at once.
+    Runs the async function MODULE:FUNCTION (or a Tasks registry) until SIGTERM/SIGINT.
+    The function takes a Job: its return completes the job, an exception retries it
+    later. The first signal stops taking jobs and gives running ones --grace seconds; a
+    second one stops at once.
     """
-    name = _name(queue_name)
-    function = _import_handler(handler)
+    names = _queue_names(queue_names)
+    function: Handler = _import(handler, "MODULE:FUNCTION")
+    make_lifespan = None if lifespan is None else _import(lifespan, "--lifespan")
+    if make_lifespan is not None and not callable(make_lifespan):
+        raise click.BadParameter(f"{lifespan!r} is not callable", param_hint="--lifespan")
     logging.basicConfig(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -236,12 +269,15 @@ def worker(
 
     async def main(client: Any) -> None:
         await client.ping()  # fail at once, with one line, when Redis is not there
-        # a queue with a pool of its own: its calls share one pipelined connection
-        queue = RedisJobQueue(name, url=url, max_deliveries=max_deliveries)
+        # queues with a pool of their own: their calls share one pipelined connection
+        limit = max_deliveries or None
+        queues = [RedisJobQueue(name, url=url, max_deliveries=limit) for name in names]
         try:
             the_worker = Worker(
-                queue,
+                queues,
                 function,
+                max_deliveries=limit,
+                lifespan=None if make_lifespan is None else (lambda: make_lifespan(url)),
                 concurrency=concurrency,
                 lock_timeout=lock_timeout,
                 grace=grace,
@@ -254,7 +290,8 @@ def worker(
         try:
             await the_worker.run(handle_signals=True)
         finally:
-            await queue.aclose()
+            for queue in queues:
+                await queue.aclose()
 
     _run(url, main)
 

@@ -1,9 +1,10 @@
-"""Worker: run a handler on a queue's jobs, with lock renewal, retries and graceful stop.
+"""Worker: run a handler on the jobs of one or several queues, with lock renewal, retries,
+a lifespan and graceful stop.
 
 A handler that returns completes its job; one that raises releases it with a retry delay
-from ``backoff`` (exponential, full jitter, capped). While a handler runs, its lock is
-extended every third of ``lock_timeout``, so a handler may run far longer than the lock;
-if another consumer took the job meanwhile, the handler is cancelled.
+from ``backoff`` (exponential, full jitter, capped), up to ``max_deliveries``. While a
+handler runs, its lock is extended every third of ``lock_timeout``, so a handler may run far
+longer than the lock; if another consumer took the job meanwhile, the handler is cancelled.
 """
 
 from __future__ import annotations
@@ -14,60 +15,91 @@ import logging
 import signal
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, asynccontextmanager, contextmanager
+from typing import Any
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 
 from . import _args
-from ._backoff import backoff
-from ._errors import LockLostError
 from ._events import DONE, EventHook, EventKind, JobEvent
+from ._fair import FairTaker
+from ._handler import Handler, check_handler
 from ._heartbeat import Heartbeat
 from ._job import Job
-from ._poll import TRANSIENT, Poller
+from ._lifespan import STATE, Lifespan, worker_state
+from ._link import QueueLink
+from ._outcome import DoNotRetry, RetryAfter
+from ._poll import TRANSIENT
 from ._queue import RedisJobQueue
+from ._renew import renew_locks
+from ._running import JobOptions, OptionsByJob, Running
+from ._settle import settle
 from ._tasks import cancel_requested
 
-__all__ = ["EventKind", "Handler", "JobEvent", "Worker"]
+__all__ = [
+    "DEFAULT_MAX_DELIVERIES",
+    "DoNotRetry",
+    "EventKind",
+    "Handler",
+    "JobEvent",
+    "RetryAfter",
+    "Worker",
+    "worker_state",
+]
 
 logger = logging.getLogger("aioredisjobqueue")
 
-T = TypeVar("T")
+# How often the Worker runs a job before it dead-letters it, unless told otherwise.
+DEFAULT_MAX_DELIVERIES = 5
 
-Handler = Callable[[Job], Awaitable[object]]
-
-# How a worker waits for jobs when the queue is idle (seconds): as consume()'s defaults.
+# How a worker waits for jobs when the queues are idle (seconds): as consume()'s defaults.
 _MIN_POLL = 0.01
 _MAX_POLL = 1.0
 
 
-@dataclass(eq=False)
-class _Running:
-    """A job whose handler runs: the scopes that stop it, and what stopped it."""
-
-    job: Job
-    lock_until: float  # time.monotonic() at which the lock expires, as far as we know
-    handler: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    everything: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    finished: bool = False  # the handler has returned or raised
-    lock_lost: bool = False
-    stopped: bool = False
-    renewal_failed: bool = False  # the last renewal met a dropped connection
+def _queues_of(
+    queue: RedisJobQueue | Sequence[RedisJobQueue] | None,
+    queues: Sequence[RedisJobQueue] | None,
+) -> tuple[RedisJobQueue, ...]:
+    if queue is not None and queues is not None:
+        raise TypeError("give the queues either as the first argument or as queues=, not both")
+    given = queues if queue is None else queue
+    if given is None:
+        raise TypeError("Worker needs a queue, or several as queues=[...]")
+    found = (given,) if isinstance(given, RedisJobQueue) else tuple(given)
+    if not found:
+        raise ValueError("queues must not be empty, got []")
+    for q in found:
+        if not isinstance(q, RedisJobQueue):
+            raise TypeError(f"queue must be a RedisJobQueue, got {q!r}")
+    names = [q.name for q in found]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f"queues must have different names, got {name!r} twice")
+    return found
 
 
 class Worker:
-    """Runs ``handler`` on the jobs of ``queue``, up to ``concurrency`` at once.
+    """Runs ``handler`` on the jobs of ``queue`` (or of several, ``queues=[...]``), up to
+    ``concurrency`` at once in all.
 
-    ``handler`` is an async function taking a ``Job``: its return completes the job, an
-    exception releases it for a retry after ``retry_delay * 2**(deliveries-1)`` seconds at
-    most (full jitter, capped at ``retry_max_delay``). With the queue's ``max_deliveries``,
-    a job that keeps failing becomes a dead letter. ``timeout`` (seconds, default none)
-    cancels a handler that runs longer and retries its job.
+    ``handler`` is an async function taking a ``Job`` (or a ``Tasks`` registry): its
+    return completes the job, an exception releases it for a retry after
+    ``retry_delay * 2**(deliveries-1)`` seconds at most (full jitter, capped at
+    ``retry_max_delay``). A job that fails on its ``max_deliveries``-th delivery (default
+    ``DEFAULT_MAX_DELIVERIES``, 5; None: no limit but the queue's) becomes a dead letter,
+    and its traceback is logged. ``DoNotRetry`` dead-letters at once; ``RetryAfter(s)``
+    retries after ``s`` seconds. ``timeout`` (seconds, default none) cancels a handler that
+    runs longer and retries its job. With ``results``, what a handler returns is kept as its
+    job's result (for ``result_ttl`` seconds; None: the queue's default).
+
+    With several queues, jobs are taken fairly: each fill of free slots starts at the next
+    queue in turn and offers every queue its share. ``lifespan`` is a function returning an
+    async context manager: it is entered before the first job and left after the last, and
+    handlers reach its value with ``worker_state()``.
 
     Jobs are taken under a ``lock_timeout`` ms lock, renewed every third of it while the
     handler runs. ``grace`` is how many seconds running handlers get to finish when the
@@ -75,31 +107,32 @@ class Worker:
     in order) receives a ``JobEvent`` for each job's start and outcome; an exception it
     raises is logged and ignored.
 
-    While it runs, the worker reports itself in the queue every ``heartbeat`` seconds (see
-    ``queue.workers()``); its entry expires three heartbeats after the last one, and is
-    removed at once when ``run()`` returns.
+    While it runs, the worker reports itself in each of its queues every ``heartbeat``
+    seconds (see ``queue.workers()``); its entry expires three heartbeats after the last
+    one, and is removed at once when ``run()`` returns.
     """
 
     def __init__(
         self,
-        queue: RedisJobQueue,
-        handler: Handler,
+        queue: RedisJobQueue | Sequence[RedisJobQueue] | None = None,
+        handler: Handler | None = None,
         *,
+        queues: Sequence[RedisJobQueue] | None = None,
         concurrency: int = 10,
         lock_timeout: float = 30_000,
         grace: float = 30.0,
         retry_delay: float = 1.0,
         retry_max_delay: float = 300.0,
+        max_deliveries: int | None = DEFAULT_MAX_DELIVERIES,
         timeout: float | None = None,
+        results: bool = False,
+        result_ttl: float | None = None,
+        lifespan: Lifespan | None = None,
         on_event: EventHook | Sequence[EventHook] | None = None,
         heartbeat: float = 2.0,
     ) -> None:
-        if not isinstance(queue, RedisJobQueue):
-            raise TypeError(f"queue must be a RedisJobQueue, got {queue!r}")
-        if not callable(handler) or (
-            inspect.isfunction(handler) and not inspect.iscoroutinefunction(handler)
-        ):
-            raise TypeError(f"handler must be an async function taking a Job, got {handler!r}")
+        self._queues = _queues_of(queue, queues)
+        self._handler = check_handler(handler)
         hooks: Sequence[EventHook] = ()
         if callable(on_event):
             hooks = (on_event,)
@@ -107,22 +140,36 @@ class Worker:
             hooks = on_event
         elif on_event is not None:
             raise TypeError(f"on_event must be callable or a list of callables, got {on_event!r}")
-        self._queue = queue
-        self._handler = handler
+        if lifespan is not None and not callable(lifespan):
+            raise TypeError(
+                f"lifespan must be a function returning an async context manager, got {lifespan!r}"
+            )
         self._concurrency = _args.positive_int(concurrency, "concurrency")
         self._lock_ms = _args.lock_ms(lock_timeout)
         self._grace = _args.seconds(grace, "grace")
-        self._retry_delay = _args.seconds(retry_delay, "retry_delay")
-        self._retry_max_delay = _args.seconds(retry_max_delay, "retry_max_delay")
-        if self._retry_max_delay < self._retry_delay:
+        retry_delay = _args.seconds(retry_delay, "retry_delay")
+        retry_max_delay = _args.seconds(retry_max_delay, "retry_max_delay")
+        if retry_max_delay < retry_delay:
             raise ValueError(
                 f"retry_max_delay must be >= retry_delay, got retry_max_delay="
                 f"{retry_max_delay!r} < retry_delay={retry_delay!r}"
             )
-        self._timeout = None if timeout is None else _args.positive_seconds(timeout, "timeout")
+        if max_deliveries is not None:
+            _args.positive_int(max_deliveries, "max_deliveries")
+        self._options = JobOptions(
+            timeout=None if timeout is None else _args.positive_seconds(timeout, "timeout"),
+            max_deliveries=max_deliveries,
+            retry_delay=retry_delay,
+            retry_max_delay=retry_max_delay,
+            keep_result=bool(results),
+            result_ttl=None
+            if result_ttl is None
+            else _args.positive_seconds(result_ttl, "result_ttl"),
+        )
+        self._lifespan = lifespan
         self._hooks: tuple[EventHook, ...] = tuple(hooks)
         self._counts: Counter[str] = Counter()
-        self._running: set[_Running] = set()
+        self._running: set[Running] = set()
         self._free = self._concurrency  # slots with no job handed to them
         self._slot_freed = anyio.Event()
         self._idle = anyio.Event()
@@ -136,7 +183,7 @@ class Worker:
         self._wind_down: anyio.CancelScope | None = None
         self._ended = False
         self._heartbeat = Heartbeat(
-            [queue],
+            list(self._queues),
             self,
             concurrency=self._concurrency,
             interval=_args.positive_seconds(heartbeat, "heartbeat"),
@@ -144,8 +191,13 @@ class Worker:
 
     @property
     def queue(self) -> RedisJobQueue:
-        """The queue the worker takes jobs from."""
-        return self._queue
+        """The queue the worker takes jobs from (the first one, with several)."""
+        return self._queues[0]
+
+    @property
+    def queues(self) -> tuple[RedisJobQueue, ...]:
+        """Every queue the worker takes jobs from."""
+        return self._queues
 
     @property
     def id(self) -> str:
@@ -173,6 +225,11 @@ class Worker:
         """True once ``stop()`` was called."""
         return self._stopping
 
+    @property
+    def _label(self) -> str:
+        names = ", ".join(repr(q.name) for q in self._queues)
+        return f"worker on queue{'s' if len(self._queues) > 1 else ''} {names}"
+
     def stop(self, grace: float | None = None) -> None:
         """Stop taking jobs; give running handlers ``grace`` seconds to finish (default: the
         constructor's), then cancel them and release their jobs at once, uncounted.
@@ -186,8 +243,8 @@ class Worker:
             self._stopping = True
             self._stop_grace = seconds
             logger.info(
-                "worker on queue %r stopping: %d running jobs get %g s to finish",
-                self._queue.name,
+                "%s stopping: %d running jobs get %g s to finish",
+                self._label,
                 len(self._running),
                 seconds,
             )
@@ -198,9 +255,8 @@ class Worker:
             return
         self._aborted = True
         logger.warning(
-            "worker on queue %r stopping at once: %d running jobs come back when their "
-            "locks expire",
-            self._queue.name,
+            "%s stopping at once: %d running jobs come back when their locks expire",
+            self._label,
             len(self._running),
         )
         if self._feed is not None:
@@ -208,50 +264,76 @@ class Worker:
         if self._wind_down is not None:
             self._wind_down.cancel()
         for running in self._running:
-            running.everything.cancel()
+            running.job_scope.cancel()
 
     async def run(self, *, handle_signals: bool = False) -> None:
         """Take and handle jobs until ``stop()``; return when every handler has ended.
 
-        With ``handle_signals``, SIGTERM and SIGINT call ``stop()`` (a second one stops at
-        once). Redis outages are waited out; an error reply of Redis (``ResponseError``,
-        e.g. OOM) ends the run and is raised, and the jobs held come back when their locks
-        expire. A worker runs once.
+        The lifespan (if any) is entered first and left last. With ``handle_signals``,
+        SIGTERM and SIGINT call ``stop()`` (a second one stops at once). Redis outages are
+        waited out; an error reply of Redis (``ResponseError``, e.g. OOM) ends the run and
+        is raised, and the jobs held come back when their locks expire. A worker runs once.
         """
         if self._started:
             raise RuntimeError("a Worker runs once: make a new one")
         self._started = True
         logger.info(
-            "worker on queue %r started: concurrency %d, lock_timeout %d ms",
-            self._queue.name,
+            "%s started: concurrency %d, lock_timeout %d ms, max_deliveries %s",
+            self._label,
             self._concurrency,
             self._lock_ms,
+            self._options.max_deliveries or "no limit",
         )
         try:
             with self._signals(handle_signals):
-                async with anyio.create_task_group() as tasks:
-                    tasks.start_soon(self._renew)
-                    tasks.start_soon(self._heartbeat.run)
-                    await self._take_jobs(tasks)
-                    await self._stop_handlers()
-                    tasks.cancel_scope.cancel()  # the renewer; every handler has ended
-        except BaseExceptionGroup as group:
-            # one failure (a Redis error reply, say) is raised as itself, not as a group
-            # (nor as a group in a group, from the renewer's own task group)
-            failure: BaseException = group
-            while isinstance(failure, BaseExceptionGroup) and len(failure.exceptions) == 1:
-                failure = failure.exceptions[0]
-            if failure is group or isinstance(failure, BaseExceptionGroup):
-                raise
-            raise failure from None
+                async with self._lifespan_state():
+                    links = [q._link(self._lock_ms, _MIN_POLL, _MAX_POLL) for q in self._queues]
+                    await _single_failure(self._run(links))
         finally:
             self._ended = True
             logger.info(
-                "worker on queue %r stopped: %s",
-                self._queue.name,
+                "%s stopped: %s",
+                self._label,
                 ", ".join(f"{self._counts[k]} {w}" for k, w in DONE.items() if self._counts[k])
                 or "no jobs",
             )
+
+    async def _run(self, links: list[QueueLink]) -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(renew_locks, lambda: self._running, self._lock_ms)
+            tasks.start_soon(self._warn_of_unknown, links)  # beside the first take, not before
+            tasks.start_soon(self._heartbeat.run)
+            await self._take_jobs(tasks, links)
+            await self._stop_handlers()
+            tasks.cancel_scope.cancel()  # the renewer; every handler has ended
+
+    @asynccontextmanager
+    async def _lifespan_state(self) -> AsyncIterator[None]:
+        """Enter the lifespan, and make its value what ``worker_state()`` returns in every
+        task the worker starts."""
+        if self._lifespan is None:
+            yield
+            return
+        async with self._lifespan() as value:
+            token = STATE.set(value)
+            try:
+                yield
+            finally:
+                STATE.reset(token)
+
+    async def _warn_of_unknown(self, links: list[QueueLink]) -> None:
+        """A queue nothing was ever put in is likely a misspelled name: say so."""
+        for link in links:
+            try:
+                known = await link.exists()
+            except TRANSIENT:
+                return  # the feeder waits Redis out and says so
+            if not known:
+                logger.warning(
+                    "queue %r has never had a job (no marker key): is its name right? "
+                    "The worker waits for jobs on it anyway",
+                    link.name,
+                )
 
     @contextmanager
     def _signals(self, enabled: bool) -> Iterator[None]:
@@ -269,22 +351,24 @@ class Worker:
                 loop.remove_signal_handler(sig)
 
     def _on_signal(self, sig: signal.Signals) -> None:
-        logger.info("worker on queue %r received %s", self._queue.name, sig.name)
+        logger.info("%s received %s", self._label, sig.name)
         self.stop()
 
-    async def _take_jobs(self, tasks: anyio.abc.TaskGroup) -> None:
-        """Fill free slots with jobs, one get round trip for all of them, until stopped.
+    async def _take_jobs(self, tasks: anyio.abc.TaskGroup, links: list[QueueLink]) -> None:
+        """Fill free slots with jobs, fairly from every queue, until stopped.
 
         ``concurrency`` slot tasks run the handlers, so at most that many run at once;
         the slots hold no task of their own between jobs. ``stop()`` interrupts the
         waits, never a get in flight: jobs taken as the worker stops are given back at
         once (a second ``stop()`` interrupts everything).
         """
-        handoff: asyncio.Queue[_Running] = asyncio.Queue()
+        handoff: asyncio.Queue[Running] = asyncio.Queue()
         for _ in range(self._concurrency):
             tasks.start_soon(self._slot, handoff)
-        poller: Poller = self._queue._poller(self._lock_ms, _MIN_POLL, _MAX_POLL)
-        with anyio.CancelScope() as self._feed, poller:
+        taker = FairTaker(links)
+        with anyio.CancelScope() as self._feed, ExitStack() as entered:
+            for link in links:
+                entered.enter_context(link)
             if self._aborted:
                 self._feed.cancel()
             while not self._stopping:
@@ -299,23 +383,30 @@ class Worker:
                 await anyio.lowlevel.checkpoint()
                 if self._stopping:
                     return
-                signal = poller.signal()
-                jobs = await poller.try_take(self._free)
+                signals = taker.signals()
+                taken = await taker.take(self._free)
                 if self._stopping:
-                    if jobs:
-                        await self._queue._hand_back(jobs)
+                    for link, job in taken:
+                        await link.hand_back([job])
                     return
-                if not jobs:
+                if not taken:
                     with self._interruptible():
-                        await poller.pause(signal)
+                        await taker.pause(signals)
                     continue
-                self._free -= len(jobs)
-                for job in jobs:
+                self._free -= len(taken)
+                for link, job in taken:
                     if not self._running:
                         self._idle = anyio.Event()
-                    running = _Running(job, time.monotonic() + self._lock_ms / 1000)
+                    running = Running(
+                        job, link, self._job_options(job), time.monotonic() + self._lock_ms / 1000
+                    )
                     self._running.add(running)
                     handoff.put_nowait(running)
+
+    def _job_options(self, job: Job) -> JobOptions:
+        if isinstance(self._handler, OptionsByJob):
+            return self._handler.job_options(job, self._options)
+        return self._options
 
     @contextmanager
     def _interruptible(self) -> Iterator[None]:
@@ -326,7 +417,7 @@ class Worker:
             yield
         self._waiting = None
 
-    async def _slot(self, handoff: asyncio.Queue[_Running]) -> None:
+    async def _slot(self, handoff: asyncio.Queue[Running]) -> None:
         """One of the ``concurrency`` handler slots: run the jobs handed to it, one by one."""
         while True:
             running = await handoff.get()
@@ -347,23 +438,24 @@ class Worker:
             for running in self._running:
                 if not running.finished:
                     running.stopped = True
-                    running.handler.cancel()
+                    running.handler_scope.cancel()
             await self._idle.wait()
 
-    async def _handle(self, running: _Running) -> None:
-        job = running.job
+    async def _handle(self, running: Running) -> None:
+        job, timeout = running.job, running.options.timeout
         try:
-            with running.everything:
+            with running.job_scope:
                 await self._emit(JobEvent("start", job))
                 started = time.monotonic()
                 error: BaseException | None = None
-                with running.handler:
+                result: Any = None
+                with running.handler_scope:
                     try:
-                        if self._timeout is None:
-                            await self._handler(job)
+                        if timeout is None:
+                            result = await self._handler(job)
                         else:
-                            with anyio.fail_after(self._timeout):
-                                await self._handler(job)
+                            with anyio.fail_after(timeout):
+                                result = await self._handler(job)
                     except Exception as exc:
                         error = exc
                     except asyncio.CancelledError as exc:
@@ -372,122 +464,17 @@ class Worker:
                         # raised by the handler itself, nobody cancelled it: a failure
                         error = exc
                 running.finished = True
-                await self._settle(running, time.monotonic() - started, error)
+                event = await settle(running, time.monotonic() - started, error, result)
+                if event is not None:
+                    await self._emit(event)
         finally:
             self._running.discard(running)
             if not self._running:
                 self._idle.set()
 
-    async def _settle(
-        self, running: _Running, duration: float, error: BaseException | None
-    ) -> None:
-        """Record the handler's outcome in Redis and tell ``on_event``."""
-        job = running.job
-        event: JobEvent
-        try:
-            if running.lock_lost:
-                event = JobEvent("lock_lost", job, duration, error)
-            elif running.stopped:
-                await self._retrying(running, lambda: self._queue._release(job, 0, undo=True))
-                event = JobEvent("stopped", job, duration, error)
-            elif error is None:
-                await self._retrying(running, job.complete)
-                event = JobEvent("complete", job, duration)
-            else:
-                delay = backoff(
-                    job.deliveries - 1, base=self._retry_delay, cap=self._retry_max_delay
-                )
-                delay_us = _args.delay_us(delay)
-                waits = await self._retrying(running, lambda: self._queue._release(job, delay_us))
-                if waits:
-                    event = JobEvent("retry", job, duration, error, delay)
-                    logger.warning(
-                        "job %s of queue %r failed on delivery %d, retry in %.3g s: %r",
-                        job.id,
-                        self._queue.name,
-                        job.deliveries,
-                        delay,
-                        error,
-                        exc_info=error,
-                    )
-                else:
-                    event = JobEvent("dead", job, duration, error)
-        except LockLostError:
-            event = JobEvent("lock_lost", job, duration, error)
-        except TRANSIENT as exc:
-            logger.warning(
-                "job %s of queue %r: could not record its outcome (%r); it is due again "
-                "when its lock expires",
-                job.id,
-                self._queue.name,
-                exc,
-            )
-            return
-        if event.kind == "lock_lost":
-            logger.warning(
-                "job %s of queue %r: lock lost, another consumer holds the job now",
-                job.id,
-                self._queue.name,
-            )
-        await self._emit(event)
-
-    async def _retrying(self, running: _Running, call: Callable[[], Awaitable[T]]) -> T:
-        """Run ``call``, retrying through Redis outages as long as the job's lock lasts."""
-        attempt = 0
-        while True:
-            try:
-                return await call()
-            except TRANSIENT:
-                if time.monotonic() >= running.lock_until:
-                    raise
-                await anyio.sleep(backoff(attempt, base=0.05, cap=1.0))
-                attempt += 1
-
-    async def _renew(self) -> None:
-        """Extend the locks of running handlers' jobs, each once a third of ``lock_timeout``
-        has passed since its lock was last set, until cancelled.
-
-        One task for all the worker's jobs: it wakes every sixth of ``lock_timeout``, so a
-        lock is renewed at the latest half-way through, and a renewal that failed because
-        Redis was unreachable is tried again at the next wake.
-        """
-        lock_s = self._lock_ms / 1000
-        while True:
-            await anyio.sleep(lock_s / 6)
-            now = time.monotonic()
-            due = [
-                r for r in self._running if not r.finished and r.lock_until - now <= lock_s * 2 / 3
-            ]
-            if due:
-                async with anyio.create_task_group() as renewals:
-                    for running in due:
-                        renewals.start_soon(self._renew_one, running)
-
-    async def _renew_one(self, running: _Running) -> None:
-        asked = time.monotonic()
-        try:
-            await running.job.extend(self._lock_ms)
-        except LockLostError:
-            if not running.finished:
-                running.lock_lost = True
-                running.handler.cancel()
-            return
-        except TRANSIENT as exc:
-            if not running.renewal_failed:
-                logger.warning(
-                    "job %s of queue %r: could not renew its lock, retrying: %r",
-                    running.job.id,
-                    self._queue.name,
-                    exc,
-                )
-            running.renewal_failed = True
-            return
-        running.lock_until = asked + self._lock_ms / 1000
-        running.renewal_failed = False
-
     async def _emit(self, event: JobEvent) -> None:
         self._counts[event.kind] += 1
-        logger.debug("job %s of queue %r: %s", event.job.id, self._queue.name, event.kind)
+        logger.debug("job %s of queue %r: %s", event.job.id, event.job.queue.name, event.kind)
         for hook in self._hooks:
             try:
                 result = hook(event)
@@ -497,7 +484,23 @@ class Worker:
                 logger.exception("on_event raised for the %s of job %s", event.kind, event.job.id)
 
     def __repr__(self) -> str:
+        names = [q.name for q in self._queues]
+        shown = repr(names[0]) if len(names) == 1 else repr(names)
         return (
-            f"Worker(queue={self._queue.name!r}, concurrency={self._concurrency}, "
+            f"Worker(queue={shown}, concurrency={self._concurrency}, "
             f"lock_timeout={self._lock_ms}, running={len(self._running)})"
         )
+
+
+async def _single_failure(run: Awaitable[None]) -> None:
+    """Await ``run``; one failure in it (a Redis error reply, say) is raised as itself, not
+    as an exception group (nor as a group in a group, from a nested task group)."""
+    try:
+        await run
+    except BaseExceptionGroup as group:
+        failure: BaseException = group
+        while isinstance(failure, BaseExceptionGroup) and len(failure.exceptions) == 1:
+            failure = failure.exceptions[0]
+        if failure is group or isinstance(failure, BaseExceptionGroup):
+            raise
+        raise failure from None

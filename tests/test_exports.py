@@ -9,6 +9,7 @@ def test_all_is_exactly_the_public_surface() -> None:
     assert set(aioredisjobqueue.__all__) == public - PUBLIC_MODULES
     assert sorted(aioredisjobqueue.__all__) == [
         "DeadLetter",
+        "DoNotRetry",
         "DuplicateJobError",
         "Job",
         "JobEvent",
@@ -16,10 +17,12 @@ def test_all_is_exactly_the_public_surface() -> None:
         "LockLostError",
         "QueueStats",
         "RedisJobQueue",
+        "RetryAfter",
         "WaitingJob",
         "Worker",
         "WorkerInfo",
         "job_id",
+        "worker_state",
     ]
 
 

@@ -1,0 +1,24 @@
+"""What a Worker runs: a handler, an async function taking a Job."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+
+from ._job import Job
+
+__all__ = ["Handler", "check_handler"]
+
+Handler = Callable[[Job], Awaitable[object]]
+
+
+def check_handler(handler: object) -> Handler:
+    """``handler`` if a Worker can run it; ``TypeError`` naming it if not."""
+    if (
+        handler is None
+        or not callable(handler)
+        or (inspect.isfunction(handler) and not inspect.iscoroutinefunction(handler))
+    ):
+        raise TypeError(f"handler must be an async function taking a Job, got {handler!r}")
+    checked: Handler = handler
+    return checked

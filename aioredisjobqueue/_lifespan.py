@@ -1,0 +1,43 @@
+"""The worker lifespan: what a Worker opens before its first job and closes after its last,
+and how handlers reach it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+__all__ = ["Lifespan", "worker_state"]
+
+T = TypeVar("T")
+
+Lifespan = Callable[[], AbstractAsyncContextManager[Any]]
+
+_NOTHING: Any = object()
+STATE: ContextVar[Any] = ContextVar("aioredisjobqueue_worker_state", default=_NOTHING)
+
+
+def worker_state(kind: type[T]) -> T:
+    """The value of the lifespan of the Worker running the current handler, as a ``kind``.
+
+    Call it in a handler (or a task) or anything it calls::
+
+        async def send(job: Job) -> None:
+            http = worker_state(Resources).http
+
+    Raises ``LookupError`` outside a Worker that has a lifespan, and ``TypeError`` if the
+    lifespan's value is no ``kind``. ``kind`` lets ``mypy --strict`` see the value's type.
+    """
+    value = STATE.get()
+    if value is _NOTHING:
+        raise LookupError(
+            "worker_state() is for handlers of a Worker given a lifespan "
+            "(Worker(..., lifespan=...) or --lifespan module:function)"
+        )
+    if not isinstance(value, kind):
+        raise TypeError(
+            f"the worker lifespan's value is a {type(value).__qualname__}, "
+            f"not a {kind.__qualname__}: {value!r}"
+        )
+    return value

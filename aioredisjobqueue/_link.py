@@ -1,0 +1,136 @@
+"""QueueLink: the one door between a Worker and a queue.
+
+The Worker takes, waits for, hands back, settles and extends jobs only through this
+interface, which the queue makes (``RedisJobQueue._link``): each side can change its
+insides without breaking the other.
+
+    take        try_take(count), signal(), pause_seconds(), hand_back(jobs)
+    settle      complete(job, result), retry(job, delay, error), dead_letter(job, error),
+                give_back(job)
+    hold        extend(job)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._errors import LockLostError
+from ._poll import Poller
+
+if TYPE_CHECKING:
+    from ._job import Job
+    from ._queue import RedisJobQueue
+    from ._scripts import Scripts
+
+__all__ = ["NO_RESULT", "QueueLink"]
+
+
+class _NoResult:
+    def __repr__(self) -> str:
+        return "NO_RESULT"
+
+
+# complete() with this result keeps none
+NO_RESULT: Any = _NoResult()
+
+
+class QueueLink:
+    """What a Worker may do with one queue, for jobs locked ``lock_ms`` at a time.
+
+    Use it as a context manager while taking jobs: inside, the queue keeps its wake-up
+    subscription.
+    """
+
+    def __init__(
+        self,
+        queue: RedisJobQueue,
+        *,
+        lock_ms: int,
+        poller: Poller,
+        scripts: Scripts,
+        max_deliveries: int,
+    ) -> None:
+        self._queue = queue
+        self._lock_ms = lock_ms
+        self._poller = poller
+        self._scripts = scripts
+        self._max_deliveries = max_deliveries  # the queue's (0: no limit)
+
+    @property
+    def queue(self) -> RedisJobQueue:
+        """The queue behind this link."""
+        return self._queue
+
+    @property
+    def name(self) -> str:
+        """The queue's name."""
+        return self._queue.name
+
+    def __enter__(self) -> QueueLink:
+        self._poller.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._poller.__exit__(*exc)
+
+    async def exists(self) -> bool:
+        """Whether the queue was ever put in (it has its marker key)."""
+        return bool(await self._queue.redis.exists(self._queue.keys.marker))
+
+    # -- taking --------------------------------------------------------------------------
+
+    def signal(self) -> asyncio.Event:
+        """The event the queue's next wake-up sets: take it before ``try_take()``."""
+        return self._poller.signal()
+
+    async def try_take(self, count: int) -> list[Job] | None:
+        """Take up to ``count`` due jobs now: [] if none is due, None if Redis could not be
+        reached (logged once per outage)."""
+        return await self._poller.try_take(count)
+
+    def pause_seconds(self) -> float:
+        """How long to wait after ``try_take()`` found nothing (or no Redis): a backoff that
+        grows with each empty look and starts again after a job."""
+        return self._poller.pause_seconds()
+
+    async def hand_back(self, jobs: Sequence[Job]) -> None:
+        """Give back at once, uncounted, jobs taken that no handler will run."""
+        await self._poller.hand_back(jobs)
+
+    # -- settling --------------------------------------------------------------------------
+
+    async def complete(
+        self, job: Job, result: Any = NO_RESULT, result_ttl: float | None = None
+    ) -> None:
+        """Remove ``job`` for good, keeping ``result`` (if given) for ``result_ttl`` seconds
+        (None: the queue's default). ``LockLostError`` if another consumer holds it now;
+        ``TypeError``/``ValueError`` for a result JSON cannot hold."""
+        await self._queue.complete(job)
+
+    async def retry(self, job: Job, delay: float, error: str | None) -> bool:
+        """Give ``job`` back, due after ``delay`` seconds: True if it waits again, False if
+        the queue's ``max_deliveries`` sent it to the dead letters."""
+        delay_us = round(delay * 1_000_000)
+        outcome = await self._scripts.release(job.id, job.token, delay_us, self._max_deliveries)
+        if outcome == 0:
+            raise LockLostError(queue_name=self.name, job_id=job.id, action="release")
+        return outcome == 1
+
+    async def dead_letter(self, job: Job, error: str | None) -> None:
+        """Move ``job`` to the dead letters now."""
+        outcome = await self._scripts.release(job.id, job.token, 0, 1)
+        if outcome == 0:
+            raise LockLostError(queue_name=self.name, job_id=job.id, action="dead-letter")
+
+    async def give_back(self, job: Job) -> None:
+        """Give ``job`` back due now, its delivery not counted (its handler was stopped)."""
+        if not await self._scripts.release(job.id, job.token, 0, 0, undo=True):
+            raise LockLostError(queue_name=self.name, job_id=job.id, action="release")
+
+    # -- holding -------------------------------------------------------------------------
+
+    async def extend(self, job: Job) -> None:
+        """Hold ``job`` for another ``lock_ms``. ``LockLostError`` if it was taken."""
+        await self._queue.extend(job, lock_timeout=self._lock_ms)

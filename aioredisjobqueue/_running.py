@@ -1,0 +1,56 @@
+"""What a Worker knows of each job it runs, and the options a job runs under."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import anyio
+
+if TYPE_CHECKING:
+    from ._job import Job
+    from ._link import QueueLink
+
+__all__ = ["JobOptions", "OptionsByJob", "Running"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    """How the Worker runs one job: the Worker's own settings, unless its handler chooses.
+
+    ``max_deliveries`` None: the Worker retries without a limit of its own (the queue's
+    ``max_deliveries`` still applies). ``keep_result``: what the handler returns is kept as
+    the job's result, for ``result_ttl`` seconds (None: the queue's default).
+    """
+
+    timeout: float | None
+    max_deliveries: int | None
+    retry_delay: float
+    retry_max_delay: float
+    keep_result: bool = False
+    result_ttl: float | None = None
+
+
+@runtime_checkable
+class OptionsByJob(Protocol):
+    """A handler that chooses the options of each job (the tasks layer does, per task)."""
+
+    def job_options(self, job: Job, defaults: JobOptions) -> JobOptions:
+        """The options ``job`` runs under; ``defaults`` are the Worker's."""
+        ...
+
+
+@dataclass(eq=False)
+class Running:
+    """A job whose handler runs: its queue, the scopes that stop it, and what stopped it."""
+
+    job: Job
+    link: QueueLink
+    options: JobOptions
+    lock_until: float  # time.monotonic() at which the lock expires, as far as we know
+    handler_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    job_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)  # settling too
+    finished: bool = False  # the handler has returned or raised
+    lock_lost: bool = False
+    stopped: bool = False
+    renewal_failed: bool = False  # the last renewal met a dropped connection

@@ -1,0 +1,142 @@
+"""Settling: record in Redis what a handler's run did to its job, and say it.
+
+A handler that returned completes its job (its result kept, if asked). One that raised is
+retried after the backoff (or after ``RetryAfter.delay``) until its job's deliveries reach
+``max_deliveries``; ``DoNotRetry`` and the last allowed delivery move the job to the dead
+letters, and the traceback of its last error is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+
+from ._backoff import backoff
+from ._errors import LockLostError
+from ._events import JobEvent
+from ._link import NO_RESULT
+from ._outcome import DoNotRetry, RetryAfter
+from ._poll import TRANSIENT
+from ._running import Running
+
+__all__ = ["describe", "settle"]
+
+logger = logging.getLogger("aioredisjobqueue")
+
+T = TypeVar("T")
+
+# How much of an error's message a job keeps (the queue bounds it too)
+_MAX_ERROR = 2000
+
+
+def describe(error: BaseException) -> str:
+    """An error as a job keeps it: its type and message, bounded in size."""
+    text = f"{type(error).__qualname__}: {error}" if str(error) else type(error).__qualname__
+    return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 1] + "…"
+
+
+def _cause(error: BaseException) -> BaseException:
+    """The error a job keeps: for our signals raised ``from`` an error, that error."""
+    if isinstance(error, DoNotRetry | RetryAfter) and error.__cause__ is not None:
+        return error.__cause__
+    return error
+
+
+async def settle(
+    running: Running, duration: float, error: BaseException | None, result: Any
+) -> JobEvent | None:
+    """Record the handler's outcome in Redis; the event to emit, or None if Redis could not
+    be reached while the job's lock lasted (the job is due again when its lock expires)."""
+    job, link = running.job, running.link
+    try:
+        if running.lock_lost:
+            return _lock_lost(running, duration, error)
+        if running.stopped:
+            await _retrying(running, lambda: link.give_back(job))
+            return JobEvent("stopped", job, duration, error)
+        if error is None:
+            options = running.options
+            kept = result if options.keep_result else NO_RESULT
+            try:
+                await _retrying(running, lambda: link.complete(job, kept, options.result_ttl))
+                return JobEvent("complete", job, duration)
+            except (TypeError, ValueError) as exc:  # a result JSON cannot hold
+                error = exc
+        return await _failed(running, duration, error)
+    except LockLostError:
+        return _lock_lost(running, duration, error)
+    except TRANSIENT as exc:
+        logger.warning(
+            "job %s of queue %r: could not record its outcome (%r); it is due again "
+            "when its lock expires",
+            job.id,
+            link.name,
+            exc,
+        )
+        return None
+
+
+async def _failed(running: Running, duration: float, error: BaseException) -> JobEvent:
+    job, link, options = running.job, running.link, running.options
+    cause = _cause(error)
+    text = describe(cause)
+    last = options.max_deliveries is not None and job.deliveries >= options.max_deliveries
+    if isinstance(error, DoNotRetry) or last:
+        await _retrying(running, lambda: link.dead_letter(job, text))
+        why = "it asked not to be retried" if isinstance(error, DoNotRetry) else "its last"
+        _log_dead(running, cause, f"failed on delivery {job.deliveries} ({why})")
+        return JobEvent("dead", job, duration, error)
+    if isinstance(error, RetryAfter):
+        delay = error.delay
+    else:
+        delay = backoff(job.deliveries - 1, base=options.retry_delay, cap=options.retry_max_delay)
+    if await _retrying(running, lambda: link.retry(job, delay, text)):
+        logger.warning(
+            "job %s of queue %r failed on delivery %d, retry in %.3g s: %s",
+            job.id,
+            link.name,
+            job.deliveries,
+            delay,
+            text,
+            exc_info=cause,
+        )
+        return JobEvent("retry", job, duration, error, delay)
+    _log_dead(running, cause, f"failed on delivery {job.deliveries}, the queue's last")
+    return JobEvent("dead", job, duration, error)
+
+
+def _log_dead(running: Running, cause: BaseException, why: str) -> None:
+    logger.error(
+        "job %s of queue %r dead-lettered: %s: %s",
+        running.job.id,
+        running.link.name,
+        why,
+        describe(cause),
+        exc_info=cause,
+    )
+
+
+def _lock_lost(running: Running, duration: float, error: BaseException | None) -> JobEvent:
+    logger.warning(
+        "job %s of queue %r: lock lost, another consumer holds the job now (or it was cancelled)",
+        running.job.id,
+        running.link.name,
+    )
+    return JobEvent("lock_lost", running.job, duration, error)
+
+
+async def _retrying(running: Running, call: Callable[[], Awaitable[T]]) -> T:
+    """Run ``call``, retrying through Redis outages as long as the job's lock lasts."""
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except TRANSIENT:
+            if time.monotonic() >= running.lock_until:
+                raise
+            await anyio.sleep(backoff(attempt, base=0.05, cap=1.0))
+            attempt += 1

@@ -1,0 +1,102 @@
+"""The worker command as a service runs it: several queues, a lifespan given the Redis URL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from test_cli import assert_one_line_error, cli, lines, wait_for
+
+from aioredisjobqueue import RedisJobQueue
+from aioredisjobqueue.testing import RedisServer
+
+pytestmark = pytest.mark.real_redis
+
+SERVICE = """
+import os
+from contextlib import asynccontextmanager
+from aioredisjobqueue import Job, worker_state
+
+LOG = os.environ["LOG"]
+
+def log(line):
+    with open(LOG, "a") as f:
+        f.write(line + "\\n")
+
+@asynccontextmanager
+async def lifespan(url):
+    log(f"enter {url}")
+    yield {"url": url}
+    log("exit")
+
+async def handle(job: Job) -> None:
+    log(f"job {job.queue.name} {job.payload} {worker_state(dict)['url']}")
+"""
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Path:
+    (tmp_path / "service.py").write_text(textwrap.dedent(SERVICE))
+    (tmp_path / "log").touch()
+    return tmp_path
+
+
+async def _put(url: str, name: str, payload: str) -> None:
+    async with RedisJobQueue(name, url=url) as queue:
+        await queue.put(payload)
+
+
+def test_one_worker_command_serves_each_queue_given_with_the_lifespan_around(
+    redis_server: RedisServer, queue_name: str, service: Path
+) -> None:
+    url = redis_server.url
+    emails, thumbs, typo = (f"{queue_name}-{n}" for n in ("emails", "thumbs", "typo"))
+    asyncio.run(_put(url, emails, "e1"))
+    asyncio.run(_put(url, thumbs, "t1"))
+    command = [sys.executable, "-m", "aioredisjobqueue", "worker", "service:handle"]
+    command += ["--queue", emails, "-q", thumbs, "--queue", typo, "--lifespan", "service:lifespan"]
+    env = {**os.environ, "LOG": str(service / "log"), "REDIS_URL": url}
+    worker = subprocess.Popen(
+        command, cwd=service, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: len(lines(service / "log")) == 3)
+        asyncio.run(_put(url, thumbs, "t2"))
+        wait_for(lambda: len(lines(service / "log")) == 4)
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+    assert worker.returncode == 0, stderr
+    log = lines(service / "log")
+    assert log[0] == f"enter {url}" and log[-1] == "exit"
+    assert sorted(log[1:-1]) == sorted(
+        [f"job {emails} e1 {url}", f"job {thumbs} t1 {url}", f"job {thumbs} t2 {url}"]
+    )
+    # the misspelled queue is served too, but the worker says it never had a job
+    assert f"queue {typo!r} has never had a job" in stderr
+    assert f"queue {emails!r} has never had a job" not in stderr
+
+
+def test_a_comma_in_a_queue_name_is_refused(redis_server: RedisServer) -> None:
+    result = cli("worker", "asyncio:sleep", "--queue", "emails,thumbs", url=redis_server.url)
+    assert_one_line_error(result, 2, "must not contain ','")
+    assert "--queue a --queue b" in result.stderr
+
+
+def test_a_queue_given_twice_is_refused(redis_server: RedisServer) -> None:
+    result = cli("worker", "asyncio:sleep", "-q", "a", "-q", "a", url=redis_server.url)
+    assert_one_line_error(result, 2, "queue 'a' is given twice")
+
+
+def test_a_lifespan_that_cannot_be_imported_is_refused(redis_server: RedisServer) -> None:
+    args = ("worker", "asyncio:sleep", "-q", "a", "--lifespan", "no_such_module:lifespan")
+    assert_one_line_error(cli(*args, url=redis_server.url), 2, "cannot import 'no_such_module'")
