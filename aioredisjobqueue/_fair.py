@@ -9,8 +9,9 @@ import anyio
 
 from ._job import Job
 from ._link import QueueLink
+from ._queue import RedisJobQueue
 
-__all__ = ["FairTaker"]
+__all__ = ["FairTaker", "queues_of"]
 
 
 class FairTaker:
@@ -61,3 +62,26 @@ class FairTaker:
 async def _set_then_cancel(signal: asyncio.Event, scope: anyio.CancelScope) -> None:
     await signal.wait()
     scope.cancel()
+
+
+def queues_of(
+    queue: RedisJobQueue | Sequence[RedisJobQueue] | None,
+    queues: Sequence[RedisJobQueue] | None,
+) -> tuple[RedisJobQueue, ...]:
+    """The queues a Worker was given, as ``queue`` or as ``queues``, checked."""
+    if queue is not None and queues is not None:
+        raise TypeError("give the queues either as the first argument or as queues=, not both")
+    given = queues if queue is None else queue
+    if given is None:
+        raise TypeError("Worker needs a queue, or several as queues=[...]")
+    found = (given,) if isinstance(given, RedisJobQueue) else tuple(given)
+    if not found:
+        raise ValueError("queues must not be empty, got []")
+    for q in found:
+        if not isinstance(q, RedisJobQueue):
+            raise TypeError(f"queue must be a RedisJobQueue, got {q!r}")
+    names = [q.name for q in found]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f"queues must have different names, got {name!r} twice")
+    return found

@@ -3,12 +3,12 @@ and how handlers reach it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-__all__ = ["Lifespan", "worker_state"]
+__all__ = ["Lifespan", "lifespan_state", "worker_state"]
 
 T = TypeVar("T")
 
@@ -41,3 +41,18 @@ def worker_state(kind: type[T]) -> T:
             f"not a {kind.__qualname__}: {value!r}"
         )
     return value
+
+
+@asynccontextmanager
+async def lifespan_state(lifespan: Lifespan | None) -> AsyncIterator[None]:
+    """Enter ``lifespan`` (if any), and make its value what ``worker_state()`` returns in
+    this task and every task started inside."""
+    if lifespan is None:
+        yield
+        return
+    async with lifespan() as value:
+        token = STATE.set(value)
+        try:
+            yield
+        finally:
+            STATE.reset(token)

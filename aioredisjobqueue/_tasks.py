@@ -9,9 +9,9 @@ there after each call, and stopping a task cancels it again until it ends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
-__all__ = ["cancel_requested", "stop"]
+__all__ = ["cancel_requested", "raise_single", "stop"]
 
 
 def cancel_requested() -> bool:
@@ -27,3 +27,17 @@ async def stop(tasks: Iterable[asyncio.Task[None]], *, again_after: float = 0.1)
         for task in pending:
             task.cancel()
         _, pending = await asyncio.wait(pending, timeout=again_after)
+
+
+async def raise_single(run: Awaitable[None]) -> None:
+    """Await ``run``; one failure in it (a Redis error reply, say) is raised as itself, not
+    as an exception group (nor as a group in a group, from a nested task group)."""
+    try:
+        await run
+    except BaseExceptionGroup as group:
+        failure: BaseException = group
+        while isinstance(failure, BaseExceptionGroup) and len(failure.exceptions) == 1:
+            failure = failure.exceptions[0]
+        if failure is group or isinstance(failure, BaseExceptionGroup):
+            raise
+        raise failure from None

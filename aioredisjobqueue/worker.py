@@ -15,8 +15,8 @@ import logging
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import anyio
@@ -25,11 +25,11 @@ import anyio.lowlevel
 
 from . import _args
 from ._events import DONE, EventHook, EventKind, JobEvent
-from ._fair import FairTaker
+from ._fair import FairTaker, queues_of
 from ._handler import Handler, check_handler
 from ._heartbeat import Heartbeat
 from ._job import Job
-from ._lifespan import STATE, Lifespan, worker_state
+from ._lifespan import Lifespan, lifespan_state, worker_state
 from ._link import QueueLink
 from ._outcome import DoNotRetry, RetryAfter
 from ._poll import TRANSIENT
@@ -37,7 +37,7 @@ from ._queue import RedisJobQueue
 from ._renew import renew_locks
 from ._running import JobOptions, OptionsByJob, Running
 from ._settle import settle
-from ._tasks import cancel_requested
+from ._tasks import cancel_requested, raise_single
 
 __all__ = [
     "DEFAULT_MAX_DELIVERIES",
@@ -58,28 +58,6 @@ DEFAULT_MAX_DELIVERIES = 5
 # How a worker waits for jobs when the queues are idle (seconds): as consume()'s defaults.
 _MIN_POLL = 0.01
 _MAX_POLL = 1.0
-
-
-def _queues_of(
-    queue: RedisJobQueue | Sequence[RedisJobQueue] | None,
-    queues: Sequence[RedisJobQueue] | None,
-) -> tuple[RedisJobQueue, ...]:
-    if queue is not None and queues is not None:
-        raise TypeError("give the queues either as the first argument or as queues=, not both")
-    given = queues if queue is None else queue
-    if given is None:
-        raise TypeError("Worker needs a queue, or several as queues=[...]")
-    found = (given,) if isinstance(given, RedisJobQueue) else tuple(given)
-    if not found:
-        raise ValueError("queues must not be empty, got []")
-    for q in found:
-        if not isinstance(q, RedisJobQueue):
-            raise TypeError(f"queue must be a RedisJobQueue, got {q!r}")
-    names = [q.name for q in found]
-    for name in names:
-        if names.count(name) > 1:
-            raise ValueError(f"queues must have different names, got {name!r} twice")
-    return found
 
 
 class Worker:
@@ -131,7 +109,7 @@ class Worker:
         on_event: EventHook | Sequence[EventHook] | None = None,
         heartbeat: float = 2.0,
     ) -> None:
-        self._queues = _queues_of(queue, queues)
+        self._queues = queues_of(queue, queues)
         self._handler = check_handler(handler)
         hooks: Sequence[EventHook] = ()
         if callable(on_event):
@@ -286,9 +264,9 @@ class Worker:
         )
         try:
             with self._signals(handle_signals):
-                async with self._lifespan_state():
+                async with lifespan_state(self._lifespan):
                     links = [q._link(self._lock_ms, _MIN_POLL, _MAX_POLL) for q in self._queues]
-                    await _single_failure(self._run(links))
+                    await raise_single(self._run(links))
         finally:
             self._ended = True
             logger.info(
@@ -306,20 +284,6 @@ class Worker:
             await self._take_jobs(tasks, links)
             await self._stop_handlers()
             tasks.cancel_scope.cancel()  # the renewer; every handler has ended
-
-    @asynccontextmanager
-    async def _lifespan_state(self) -> AsyncIterator[None]:
-        """Enter the lifespan, and make its value what ``worker_state()`` returns in every
-        task the worker starts."""
-        if self._lifespan is None:
-            yield
-            return
-        async with self._lifespan() as value:
-            token = STATE.set(value)
-            try:
-                yield
-            finally:
-                STATE.reset(token)
 
     async def _warn_of_unknown(self, links: list[QueueLink]) -> None:
         """A queue nothing was ever put in is likely a misspelled name: say so."""
@@ -490,17 +454,3 @@ class Worker:
             f"Worker(queue={shown}, concurrency={self._concurrency}, "
             f"lock_timeout={self._lock_ms}, running={len(self._running)})"
         )
-
-
-async def _single_failure(run: Awaitable[None]) -> None:
-    """Await ``run``; one failure in it (a Redis error reply, say) is raised as itself, not
-    as an exception group (nor as a group in a group, from a nested task group)."""
-    try:
-        await run
-    except BaseExceptionGroup as group:
-        failure: BaseException = group
-        while isinstance(failure, BaseExceptionGroup) and len(failure.exceptions) == 1:
-            failure = failure.exceptions[0]
-        if failure is group or isinstance(failure, BaseExceptionGroup):
-            raise
-        raise failure from None
