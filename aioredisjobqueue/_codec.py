@@ -1,8 +1,11 @@
 """Canonical JSON and content ids.
 
-A job is its JSON content. Two payloads that are equal as JSON values, whatever the
-order of their object keys, have the same canonical text and so the same id. Numbers
-keep their JSON text: ``1`` and ``1.0`` are different jobs, as are ``1`` and ``true``.
+A job is its JSON value. Two payloads that are the same JSON value have the same canonical
+text and so the same id, whatever the order of their object keys, and whatever Python type
+a key had before JSON made it a string: ``{2: "a"}`` and ``{"2": "a"}`` are one job, as
+they are one JSON text. Keys are sorted as the strings JSON makes of them, so the payload a
+consumer gets back has the id of the job it came in. Numbers keep their JSON text: ``1``
+and ``1.0`` are different jobs, as are ``1`` and ``true``.
 
 An id has 96 bits: two different payloads share one by chance with odds of about n²/2⁹⁷
 for n jobs in a queue (1 in 10¹¹ for a billion), and making a payload that takes the id of
@@ -17,29 +20,107 @@ from typing import Any
 
 __all__ = ["decode", "encode", "job_id"]
 
-_encoder = json.JSONEncoder(
-    skipkeys=False,
-    ensure_ascii=False,
-    check_circular=True,
-    allow_nan=False,
-    sort_keys=True,
-    separators=(",", ":"),
-)
+_OPTIONS: dict[str, Any] = {
+    "skipkeys": False,
+    "ensure_ascii": False,
+    "check_circular": True,
+    "allow_nan": False,
+    "separators": (",", ":"),
+}
+_sorted = json.JSONEncoder(sort_keys=True, **_OPTIONS)
+_unsorted = json.JSONEncoder(sort_keys=False, **_OPTIONS)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_STR = frozenset({str})
 
 
 def encode(payload: Any) -> bytes:
-    """Return the canonical UTF-8 JSON text of ``payload``.
+    """Return the canonical UTF-8 JSON text of ``payload``: object keys as strings, sorted.
 
-    Raises ``TypeError`` for a value JSON cannot represent (a set, bytes, an object)
-    and ``ValueError`` for NaN or an infinity, or a circular structure.
+    Raises ``TypeError`` for a value JSON cannot represent (a set, bytes, an object) and
+    ``ValueError`` for NaN or an infinity, a circular or too deeply nested structure, a
+    lone surrogate (no UTF-8 for it), or two keys of one object that JSON makes the same
+    string (``{1: "a", "1": "b"}``).
     """
     try:
-        text = _encoder.encode(payload)
+        try:
+            text = _sorted.encode(payload)
+        except TypeError:
+            # keys of types that do not compare (1 and "a") cannot be sorted as they are
+            text = _canonical(_unsorted.encode(payload), payload)
+        else:
+            if not _only_string_keys(payload):
+                text = _canonical(text, payload)
     except TypeError as exc:
         raise TypeError(f"payload is not JSON-serializable: {exc}") from None
+    except RecursionError:
+        raise ValueError("payload cannot be represented as JSON: nested too deeply") from None
     except ValueError as exc:
         raise ValueError(f"payload cannot be represented as JSON: {exc}") from None
-    return text.encode()
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end]
+        raise ValueError(
+            f"payload cannot be represented as JSON: it holds a lone surrogate {bad!r} "
+            "(a str that is no Unicode text, which UTF-8 cannot encode)"
+        ) from None
+
+
+def _canonical(text: str, payload: Any) -> str:
+    """The canonical form of ``payload``, whose JSON ``text`` has keys not sorted as strings.
+
+    Raises ``ValueError`` if an object holds two keys that JSON makes one string: parsing
+    would keep only one of them (the text gets shorter).
+    """
+    canonical = _sorted.encode(json.loads(text))
+    if len(canonical) != len(text):
+        first, second = _same_keys(payload)
+        raise ValueError(
+            f"keys {first!r} and {second!r} of one object are the same JSON string "
+            f"{_unsorted.encode(_json_key(first))}"
+        )
+    return canonical
+
+
+def _json_key(key: Any) -> str:
+    """The string JSON makes of an object key (1 -> "1", True -> "true", None -> "null")."""
+    key_text: str = next(iter(json.loads(_unsorted.encode({key: 0}))))
+    return key_text
+
+
+def _same_keys(payload: Any) -> tuple[Any, Any]:
+    """Two keys of one object in ``payload`` that JSON makes the same string."""
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            seen: dict[str, Any] = {}
+            for key in value:
+                if (other := seen.setdefault(_json_key(key), key)) is not key:
+                    return other, key
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+    raise AssertionError("no two keys of one object are the same JSON string")
+
+
+def _only_string_keys(payload: Any) -> bool:
+    """True if every object key in ``payload`` is a str (not a subclass: its order might
+    differ). ``payload`` has no cycle (JSON encoded it). The types of a container's items
+    are gathered in C, so long flat lists and objects cost little."""
+    stack = [payload]
+    push = stack.extend
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if not set(map(type, value)) <= _STR:
+                return False
+            value = value.values()
+        elif not isinstance(value, list | tuple):
+            continue
+        if not set(map(type, value)) <= _SCALARS:
+            push([item for item in value if type(item) not in _SCALARS])
+    return True
 
 
 def id_of(text: bytes) -> str:
@@ -51,7 +132,7 @@ def job_id(payload: Any) -> str:
     """Return the id a job with this payload has in any queue, without asking Redis.
 
     The id is the first 24 hex digits (96 bits) of the SHA-256 of the payload's canonical JSON
-    (sorted keys, no spaces, UTF-8). Raises as ``encode`` does.
+    (object keys as JSON strings, sorted; no spaces; UTF-8). Raises as ``encode`` does.
     """
     return id_of(encode(payload))
 

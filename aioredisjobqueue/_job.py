@@ -13,9 +13,10 @@ __all__ = ["Job"]
 class Job:
     """A job taken from a queue under a lock.
 
-    ``payload`` is the JSON value that was put (object keys sorted); ``get()`` returns it
-    too, as in python-redisjobqueue. ``deliveries`` is 1 on the first get and grows by one
-    each time the job is taken again after its lock expired or it was released.
+    ``payload`` is the JSON value that was put (object keys as strings, sorted), so
+    ``job_id(job.payload) == job.id``; ``get()`` returns it too, as in python-redisjobqueue.
+    ``deliveries`` is 1 on the first get and grows by one each time the job is taken again
+    after its lock expired or it was released.
     The lock is held by this object's token: ``complete``, ``extend`` and ``release``
     raise ``LockLostError`` once another consumer has taken the job.
     """

@@ -222,7 +222,8 @@ class RedisJobQueue:
             try:
                 text = self._encode(payload)
             except (TypeError, ValueError) as exc:
-                raise type(exc)(f"payloads[{index}]: {exc}") from None
+                error = TypeError if isinstance(exc, TypeError) else ValueError
+                raise error(f"payloads[{index}]: {exc}") from None
             job_id = _codec.id_of(text)
             ids.append(job_id)
             batch.setdefault(job_id, (job_id, text, delay_us))

@@ -9,7 +9,7 @@ nothing ran.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -51,9 +51,18 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _records(flat: list[Any], width: int) -> Iterator[tuple[Any, ...]]:
+    """The records of a flat script reply, ``width`` fields each: the one reader of the
+    flat arrays the scripts return."""
+    if len(flat) % width:
+        raise ValueError(f"a script reply of {len(flat)} fields is no list of {width}-tuples")
+    fields = iter(flat)
+    return zip(*[fields] * width, strict=True)
+
+
 def _pairs(flat: list[Any]) -> dict[str, str]:
     """A hash as HGETALL returns it in a script's reply: field, value, field, value, …"""
-    return {_text(flat[j]): _text(flat[j + 1]) for j in range(0, len(flat), 2)}
+    return {_text(field): _text(value) for field, value in _records(flat, 2)}
 
 
 class _Script:
@@ -146,8 +155,8 @@ class Scripts:
 
         def parse(flat: list[Any]) -> list[Delivery]:
             return [
-                Delivery(_hex(flat[i]), flat[i + 1], int(flat[i + 2]), token)
-                for i in range(0, len(flat), 3)
+                Delivery(_hex(key), payload, int(deliveries), token)
+                for key, payload, deliveries in _records(flat, 3)
             ]
 
         def adopt(flat: Any) -> None:
@@ -189,8 +198,8 @@ class Scripts:
         """Dead-lettered jobs, oldest first, at most ``limit`` of them (None: all)."""
         flat = await self._dead(-1 if limit is None else limit - 1)
         return [
-            DeadEntry(_hex(flat[i]), flat[i + 1], int(flat[i + 2]), int(float(flat[i + 3])))
-            for i in range(0, len(flat), 4)
+            DeadEntry(_hex(key), payload, int(deliveries), int(float(died_at)))
+            for key, payload, deliveries, died_at in _records(flat, 4)
         ]
 
     async def requeue_dead(self, job_ids: list[str]) -> int:
@@ -200,9 +209,7 @@ class Scripts:
     async def peek(self, count: int) -> list[tuple[str, bytes | str, int]]:
         """(id, payload, due time µs) of the next ``count`` waiting jobs, in due order."""
         flat = await self._peek(count)
-        return [
-            (_hex(flat[i]), flat[i + 1], int(float(flat[i + 2]))) for i in range(0, len(flat), 3)
-        ]
+        return [(_hex(key), payload, int(float(due))) for key, payload, due in _records(flat, 3)]
 
     async def beat(self, worker_id: str, ttl_ms: int, fields: dict[str, str]) -> int:
         """Report the worker ``worker_id`` alive for ``ttl_ms`` with ``fields``; returns the
@@ -219,7 +226,7 @@ class Scripts:
     async def workers(self) -> list[tuple[str, dict[str, str]]]:
         """(id, fields) of each live worker, soonest to expire first."""
         flat = await self._workers(self._keys.worker_prefix)
-        return [(_text(flat[i]), _pairs(flat[i + 1])) for i in range(0, len(flat), 2)]
+        return [(_text(worker), _pairs(fields)) for worker, fields in _records(flat, 2)]
 
     async def purge(self) -> int:
         """Remove every job of the queue; how many there were."""
