@@ -11,7 +11,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_cli import assert_one_line_error, cli, lines, wait_for
+from helpers import eventually_sync
+from test_cli import assert_one_line_error, cli, lines
 
 from aioredisjobqueue import RedisJobQueue
 from aioredisjobqueue.testing import RedisServer
@@ -66,9 +67,9 @@ def test_one_worker_command_serves_each_queue_given_with_the_lifespan_around(
         command, cwd=service, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        wait_for(lambda: len(lines(service / "log")) == 3)
+        eventually_sync(lambda: len(lines(service / "log")) == 3)
         asyncio.run(_put(url, thumbs, "t2"))
-        wait_for(lambda: len(lines(service / "log")) == 4)
+        eventually_sync(lambda: len(lines(service / "log")) == 4)
         worker.send_signal(signal.SIGTERM)
         _, stderr = worker.communicate(timeout=30)
     finally:

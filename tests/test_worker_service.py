@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import pytest
 from conftest import MakeQueue
-from test_worker import recorder, running, wait_until
+from helpers import eventually
+from test_worker import recorder, running
 
 from aioredisjobqueue import DoNotRetry, Job, RetryAfter, Worker, worker_state
 from aioredisjobqueue.worker import DEFAULT_MAX_DELIVERIES
@@ -31,7 +32,7 @@ async def test_one_worker_serves_several_queues_fairly(make_queue: MakeQueue) ->
 
     worker = Worker([big, small], handle, concurrency=2)
     async with running(worker):
-        await wait_until(lambda: worker.counts.get("complete") == 220)
+        await eventually(lambda: worker.counts.get("complete") == 220)
     # the small queue is not starved behind the big one: its jobs are taken in turns
     assert order[:40].count(small.name) >= 15, order[:40]
     assert order.count(small.name) == 20
@@ -49,7 +50,7 @@ async def test_queues_keyword_and_one_queue_alike(make_queue: MakeQueue) -> None
     worker = Worker(queues=[a, b], handler=handle)
     assert worker.queues == (a, b) and worker.queue is a
     async with running(worker):
-        await wait_until(lambda: len(seen) == 2)
+        await eventually(lambda: len(seen) == 2)
     assert sorted(seen) == ["from a", "from b"]
 
 
@@ -81,7 +82,7 @@ async def test_a_queue_nothing_was_put_in_gets_a_warning_at_start(
     worker = Worker([known, unknown], handle)
     with caplog.at_level(logging.WARNING, "aioredisjobqueue"):
         async with running(worker):
-            await wait_until(lambda: worker.counts.get("complete") == 1)
+            await eventually(lambda: worker.counts.get("complete") == 1)
     warnings = [r.getMessage() for r in caplog.records if "never had a job" in r.getMessage()]
     assert len(warnings) == 1 and repr(unknown.name) in warnings[0]
 
@@ -116,7 +117,7 @@ async def test_lifespan_runs_once_around_every_job_and_handlers_reach_its_value(
 
     worker = Worker(queue, handle, concurrency=4, lifespan=lifespan)
     async with running(worker):
-        await wait_until(lambda: worker.counts.get("complete") == 20)
+        await eventually(lambda: worker.counts.get("complete") == 20)
     assert log[0] == "enter" and log[-1] == "exit"
     assert log.count("enter") == log.count("exit") == 1 and log.count("job") == 20
     assert len(seen) == 20 and all(s is seen[0] for s in seen) and seen[0].opened == 1
@@ -141,7 +142,7 @@ async def test_worker_state_checks_the_type_it_is_asked_for(make_queue: MakeQueu
 
     worker = Worker(queue, handle, lifespan=lifespan)
     async with running(worker):
-        await wait_until(lambda: errors)
+        await eventually(lambda: errors)
     assert "is a str, not a Resources" in str(errors[0])
 
 
@@ -186,7 +187,7 @@ async def test_do_not_retry_dead_letters_at_once_and_logs_the_traceback(
     worker = Worker(queue, send, on_event=hook)
     with caplog.at_level(logging.INFO, "aioredisjobqueue"):
         async with running(worker):
-            await wait_until(lambda: worker.counts.get("dead") == 1)
+            await eventually(lambda: worker.counts.get("dead") == 1)
     (letter,) = await queue.dead_letters()
     assert letter.deliveries == 1
     assert [e.kind for e in events] == ["start", "dead"]
@@ -207,7 +208,7 @@ async def test_retry_after_holds_the_job_back_that_long(make_queue: MakeQueue) -
     events, hook = recorder()
     worker = Worker(queue, handle, retry_delay=0, retry_max_delay=0, on_event=hook)
     async with running(worker):
-        await wait_until(lambda: worker.counts.get("retry") == 1)
+        await eventually(lambda: worker.counts.get("retry") == 1)
     (waiting,) = await queue.peek()
     assert waiting.due_at > time.time() + 50  # not the backoff's 0 s
     (retry,) = [e for e in events if e.kind == "retry"]
@@ -226,7 +227,7 @@ async def test_retry_after_a_short_delay_then_success(make_queue: MakeQueue) -> 
 
     worker = Worker(queue, handle, retry_delay=60, retry_max_delay=60)
     async with running(worker):
-        await wait_until(lambda: worker.counts.get("complete") == 1)
+        await eventually(lambda: worker.counts.get("complete") == 1)
     assert deliveries == [1, 2]
 
 
@@ -244,7 +245,7 @@ async def test_a_failing_job_is_retried_a_finite_default_number_of_times(
     worker = Worker(queue, handle, retry_delay=0, retry_max_delay=0)
     with caplog.at_level(logging.ERROR, "aioredisjobqueue"):
         async with running(worker):
-            await wait_until(lambda: worker.counts.get("dead") == 1)
+            await eventually(lambda: worker.counts.get("dead") == 1)
     assert DEFAULT_MAX_DELIVERIES == 5
     assert calls == [1, 2, 3, 4, 5]
     (letter,) = await queue.dead_letters()
@@ -261,7 +262,7 @@ async def test_max_deliveries_overrides_the_default(make_queue: MakeQueue) -> No
 
     worker = Worker(queue, handle, retry_delay=0, retry_max_delay=0, max_deliveries=2)
     async with running(worker):
-        await wait_until(lambda: worker.counts.get("dead") == 1)
+        await eventually(lambda: worker.counts.get("dead") == 1)
     assert [d.deliveries for d in await queue.dead_letters()] == [2]
 
 
