@@ -15,7 +15,7 @@ from conftest import MakeQueue
 from helpers import eventually
 from redis.exceptions import ResponseError
 
-import aioredisjobqueue.worker
+import aioredisjobqueue._settle
 from aioredisjobqueue import Job, JobEvent, QueueStats, RedisJobQueue, Worker
 from aioredisjobqueue._backoff import backoff
 
@@ -245,7 +245,7 @@ async def test_failed_job_waits_its_retry_delay(
 
     # the jitter drawn at the middle of [0, cap): the first retry waits 30 s of the 60
     monkeypatch.setattr(
-        aioredisjobqueue.worker, "backoff", functools.partial(backoff, rand=lambda: 0.5)
+        aioredisjobqueue._settle, "backoff", functools.partial(backoff, rand=lambda: 0.5)
     )
     events, hook = recorder()
     worker = Worker(queue, handle, retry_delay=60, retry_max_delay=60, on_event=hook)
