@@ -6,21 +6,26 @@ and ``aioredisjobqueue.testing`` (pytest fixtures and helpers) are imported by n
 """
 
 from ._codec import job_id
-from ._errors import DuplicateJobError, JobQueueError, LockLostError
+from ._errors import DeadJobError, DuplicateJobError, JobNotFoundError, JobQueueError, LockLostError
 from ._heartbeat import WorkerInfo
 from ._job import Job
 from ._lifespan import worker_state
 from ._outcome import DoNotRetry, RetryAfter
-from ._queue import DeadLetter, QueueStats, RedisJobQueue, WaitingJob
+from ._queue import RedisJobQueue
+from ._records import DeadLetter, QueueStats, WaitingJob
+from ._status import JobStatus
 from .worker import JobEvent, Worker
 
 __all__ = [
+    "DeadJobError",
     "DeadLetter",
     "DoNotRetry",
     "DuplicateJobError",
     "Job",
     "JobEvent",
+    "JobNotFoundError",
     "JobQueueError",
+    "JobStatus",
     "LockLostError",
     "QueueStats",
     "RedisJobQueue",

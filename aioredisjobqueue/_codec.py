@@ -10,6 +10,9 @@ and ``1.0`` are different jobs, as are ``1`` and ``true``.
 An id has 96 bits: two different payloads share one by chance with odds of about n²/2⁹⁷
 for n jobs in a queue (1 in 10¹¹ for a billion), and making a payload that takes the id of
 a given job costs about 2⁹⁶ hashes. Twelve bytes keep a job's Redis memory small.
+
+A job put with a chosen key has the id of its key instead: the SHA-256 of ``key:`` and
+the key's UTF-8 text. No JSON text starts with ``k``, so a key's id is never a content id.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import hashlib
 import json
 from typing import Any
 
-__all__ = ["decode", "encode", "job_id"]
+__all__ = ["decode", "encode", "id_of", "job_id", "key_id"]
+
+MAX_KEY_CHARS = 1000
 
 _OPTIONS: dict[str, Any] = {
     "skipkeys": False,
@@ -128,13 +133,35 @@ def id_of(text: bytes) -> str:
     return hashlib.sha256(text).hexdigest()[:24]
 
 
-def job_id(payload: Any) -> str:
+def key_id(key: object, name: str = "key") -> str:
+    """Return the job id of a chosen key: 24 hex digits (96 bits) of the SHA-256 of
+    ``key:`` and the key's UTF-8 text.
+
+    Raises ``TypeError`` for a key that is no str, ``ValueError`` for an empty one or one
+    over 1000 characters.
+    """
+    if not isinstance(key, str):
+        raise TypeError(f"{name} must be a str, got {key!r}")
+    if not key or len(key) > MAX_KEY_CHARS:
+        shown = repr(key) if len(key) <= 40 else f"{key[:40]!r}... ({len(key)} characters)"
+        raise ValueError(f"{name} must be 1 to {MAX_KEY_CHARS} characters, got {shown}")
+    try:
+        text = key.encode()
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} must be encodable as UTF-8, got {key!r}") from None
+    return hashlib.sha256(b"key:" + text).hexdigest()[:24]
+
+
+def job_id(payload: Any, *, key: str | None = None) -> str:
     """Return the id a job with this payload has in any queue, without asking Redis.
 
     The id is the first 24 hex digits (96 bits) of the SHA-256 of the payload's canonical JSON
-    (object keys as JSON strings, sorted; no spaces; UTF-8). Raises as ``encode`` does.
+    (object keys as JSON strings, sorted; no spaces; UTF-8); with a ``key``, it is the id
+    of the key (see ``put(..., key=)``), whatever the payload. Raises as ``encode`` does (the
+    payload is checked with a key too, as ``put`` checks it) and as ``key_id`` does.
     """
-    return id_of(encode(payload))
+    text = encode(payload)
+    return id_of(text) if key is None else key_id(key)
 
 
 def decode(text: bytes | str) -> Any:

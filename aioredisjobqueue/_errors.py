@@ -1,8 +1,10 @@
 """The errors of aioredisjobqueue, all under one root.
 
     JobQueueError
-    ├── DuplicateJobError    put() of content that is already in the queue
-    └── LockLostError        extend/release/complete by a consumer that no longer holds the job
+    ├── DuplicateJobError    put() of content (or a key) that is already in the queue
+    ├── LockLostError        extend/release/complete by a consumer that no longer holds the job
+    ├── JobNotFoundError     result() of a job the queue neither holds nor keeps a result of
+    └── DeadJobError         result() of a job that is in the dead letters
 
 Bad arguments raise the built-in ``ValueError`` or ``TypeError`` before anything
 reaches Redis; connection failures surface as ``redis.exceptions`` errors.
@@ -10,7 +12,13 @@ reaches Redis; connection failures surface as ``redis.exceptions`` errors.
 
 from __future__ import annotations
 
-__all__ = ["DuplicateJobError", "JobQueueError", "LockLostError"]
+__all__ = [
+    "DeadJobError",
+    "DuplicateJobError",
+    "JobNotFoundError",
+    "JobQueueError",
+    "LockLostError",
+]
 
 
 class JobQueueError(Exception):
@@ -47,3 +55,32 @@ class LockLostError(JobQueueError):
         )
         self.job_id = job_id
         self.action = action
+
+
+class JobNotFoundError(JobQueueError):
+    """``result()`` of a job that is not in the queue and has no result kept: never put,
+    completed without a result, its result expired, or cancelled. ``job_id`` names it."""
+
+    def __init__(self, *, queue_name: str, job_id: str) -> None:
+        super().__init__(
+            f"job {job_id} is not in queue {queue_name!r} and no result of it is kept "
+            "(never put, completed without a result, result expired, or cancelled)",
+            queue_name=queue_name,
+        )
+        self.job_id = job_id
+
+
+class DeadJobError(JobQueueError):
+    """``result()`` of a job in the dead letters: it will not run again unless requeued.
+
+    ``job_id`` names it; ``error`` is its last error (None if none was kept).
+    """
+
+    def __init__(self, *, queue_name: str, job_id: str, error: str | None) -> None:
+        reason = f": {error.strip().splitlines()[-1]}" if error and error.strip() else ""
+        super().__init__(
+            f"job {job_id} of queue {queue_name!r} is dead-lettered{reason}",
+            queue_name=queue_name,
+        )
+        self.job_id = job_id
+        self.error = error

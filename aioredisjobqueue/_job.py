@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._results import NO_RESULT
+
 if TYPE_CHECKING:
     from ._queue import RedisJobQueue
 
@@ -46,12 +48,14 @@ class Job:
         """Return the payload."""
         return self.payload
 
-    async def complete(self) -> None:
+    async def complete(self, result: Any = NO_RESULT, result_ttl: float | None = None) -> None:
         """Remove the job from the queue for good; after that, equal content may be put again.
 
-        Raises ``LockLostError`` if another consumer holds the job now (or it is gone).
+        With ``result`` (any JSON value, None included), keep it for ``result_ttl`` seconds
+        (default: the queue's) for ``queue.result(job_id)``. Raises ``LockLostError`` if
+        another consumer holds the job now (or it is gone).
         """
-        await self._queue.complete(self)
+        await self._queue.complete(self, result=result, result_ttl=result_ttl)
 
     async def extend(self, lock_timeout: float) -> None:
         """Hold the lock for ``lock_timeout`` ms from now (server clock).
@@ -60,13 +64,19 @@ class Job:
         """
         await self._queue.extend(self, lock_timeout=lock_timeout)
 
-    async def release(self, delay: float = 0.0) -> None:
+    async def release(self, delay: float = 0.0, *, error: str | None = None) -> None:
         """Give the job back without completing it; due again after ``delay`` seconds.
 
+        ``error`` (what it failed with) becomes its last error, cut to 2,000 characters.
         With the queue's ``max_deliveries`` reached, the job goes to the dead letters instead.
         Raises ``LockLostError`` if another consumer took the job.
         """
-        await self._queue.release(self, delay=delay)
+        await self._queue.release(self, delay=delay, error=error)
+
+    async def dead_letter(self, error: str | None = None) -> None:
+        """Move the job to the dead letters at once (a failure no retry can mend), with
+        ``error`` as its last error. Raises ``LockLostError`` if another consumer took it."""
+        await self._queue.dead_letter(self, error=error)
 
     def __repr__(self) -> str:
         return (

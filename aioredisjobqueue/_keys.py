@@ -9,11 +9,14 @@ ajq:{NAME}:locked    zset  id -> time (µs) its lock expires; due again after th
 ajq:{NAME}:payloads  hash  id -> canonical JSON, for every job in the queue (dead ones too)
 ajq:{NAME}:state     hash  id -> "DELIVERIES:TOKEN" (TOKEN empty when unlocked), once delivered
 ajq:{NAME}:dead      zset  id -> time (µs) it was dead-lettered
+ajq:{NAME}:errors    hash  id -> the last error it failed with (bounded), while in the queue
+ajq:{NAME}:result:ID string  "DELIVERIES:COMPLETED_AT_µs:JSON", expiring; ID in hex
 ajq:{NAME}:queue     string  time (µs) of the queue's first put: marks that the queue exists
 ajq:{NAME}:wake      pub/sub channel: a job became due now, so sleeping consumers look
 ajq:{NAME}:workers   zset  worker id -> time (µs) its heartbeat expires; live while in the future
 ajq:{NAME}:worker:ID hash  what the worker ID reports of itself (host, pid, counts, …);
                      expires with its heartbeat
+ajq:{NAME}:done      pub/sub channel: jobs completed, dead-lettered or cancelled (ids)
 """
 
 from __future__ import annotations
@@ -76,6 +79,15 @@ class QueueKeys:
         return self.prefix + "dead"
 
     @property
+    def errors(self) -> str:
+        """Hash: id -> the last error a job failed with, while it is in the queue."""
+        return self.prefix + "errors"
+
+    def result(self, job_id: str) -> str:
+        """String: the result of the completed job ``job_id`` (hex), while it is kept."""
+        return f"{self.prefix}result:{job_id}"
+
+    @property
     def marker(self) -> str:
         """Set by the first put and never removed: the queue exists (for ``stats`` and the
         command line, which find queues by it)."""
@@ -100,9 +112,16 @@ class QueueKeys:
         """The hash in which the worker ``worker_id`` reports itself; it expires by itself."""
         return self.worker_prefix + worker_id
 
-    def all(self) -> tuple[str, str, str, str, str]:
-        """Every key that holds jobs (not the marker; the wake channel is no key)."""
-        return (self.waiting, self.locked, self.payloads, self.state, self.dead)
+    @property
+    def done(self) -> str:
+        """The pub/sub channel on which the scripts announce jobs that left the running:
+        completed, dead-lettered or cancelled (their ids, 12 bytes each)."""
+        return self.prefix + "done"
+
+    def all(self) -> tuple[str, str, str, str, str, str]:
+        """Every key that holds jobs or their errors (not the marker, nor the results of
+        completed jobs, which expire by themselves; channels are no keys)."""
+        return (self.waiting, self.locked, self.payloads, self.state, self.dead, self.errors)
 
 
 def queue_name_of_marker(key: str) -> str | None:

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -23,7 +22,10 @@ from ._keys import QueueKeys, validate_queue_name
 from ._link import QueueLink
 from ._pipe import Pipe
 from ._poll import TRANSIENT, Poller
-from ._scripts import Delivery, Scripts
+from ._records import DeadLetter, QueueStats, WaitingJob
+from ._results import DEFAULT_RESULT_TTL, NO_RESULT, DoneChannel
+from ._scripts import Completion, Delivery, Scripts
+from ._status import JobStatus, bound_error, parse_status
 from ._wake import Waker
 
 __all__ = ["DeadLetter", "QueueStats", "RedisJobQueue", "WaitingJob"]
@@ -37,50 +39,6 @@ _BATCH_ITEMS = 256
 _GET_BATCHERS = 16
 
 
-@dataclass(frozen=True, slots=True)
-class QueueStats:
-    """How many jobs a queue holds, by state, by the Redis server's clock.
-
-    ``ready``: due now (waiting, or locked with an expired lock); ``locked``: held under a
-    live lock; ``delayed``: waiting for a later time; ``dead``: dead-lettered.
-    """
-
-    ready: int
-    locked: int
-    delayed: int
-    dead: int
-
-    @property
-    def total(self) -> int:
-        """Every job in the queue, dead ones included."""
-        return self.ready + self.locked + self.delayed + self.dead
-
-
-@dataclass(frozen=True, slots=True)
-class WaitingJob:
-    """A job waiting in the queue, as ``peek()`` shows it.
-
-    ``due_at`` is the Redis server's Unix time, in seconds, from which it may be taken.
-    """
-
-    id: str
-    payload: Any
-    due_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A job moved to the dead letters after ``deliveries`` deliveries without completion.
-
-    ``died_at`` is the Redis server's Unix time, in seconds, when it was moved there.
-    """
-
-    id: str
-    payload: Any
-    deliveries: int
-    died_at: float
-
-
 class RedisJobQueue:
     """A queue of unique JSON jobs on Redis, taken under locks that expire by themselves.
 
@@ -91,7 +49,9 @@ class RedisJobQueue:
     and closes it in ``aclose()`` or at the end of ``async with``.
 
     ``max_deliveries`` (default: no limit) moves a job taken that many times without being
-    completed to the dead letters. ``max_payload_bytes`` bounds a payload's JSON text.
+    completed to the dead letters. ``max_payload_bytes`` bounds a payload's JSON text (and a
+    result's). ``result_ttl`` is how many seconds a result given to ``complete`` is kept by
+    default (one day).
     """
 
     def __init__(
@@ -106,6 +66,7 @@ class RedisJobQueue:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_deliveries: int | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        result_ttl: float = DEFAULT_RESULT_TTL,
     ) -> None:
         self._name = validate_queue_name(queue_name)
         _args.positive_int(max_connections, "max_connections")
@@ -113,6 +74,7 @@ class RedisJobQueue:
             0 if max_deliveries is None else _args.positive_int(max_deliveries, "max_deliveries")
         )
         self._max_payload_bytes = _args.positive_int(max_payload_bytes, "max_payload_bytes")
+        self._result_ttl_ms = _result_ms(result_ttl, "result_ttl")
         self._redis, self._owns_client = client_for(
             redis_host=redis_host,
             redis_port=redis_port,
@@ -132,13 +94,14 @@ class RedisJobQueue:
         self._put_batcher: Batcher[tuple[str, bytes, int], bool] = Batcher(
             self._scripts.put, max_items=_BATCH_ITEMS
         )
-        self._complete_batcher: Batcher[tuple[str, str], bool] = Batcher(
+        self._complete_batcher: Batcher[Completion, bool] = Batcher(
             self._scripts.complete, max_items=_BATCH_ITEMS
         )
         self._get_batchers: dict[int, Batcher[int, list[Delivery]]] = {}
         self._orphans: set[asyncio.Task[None]] = set()  # hand-backs of _adopt()
         # the subscription holds a connection too: only where one is left for other calls
         self._waker = Waker(self._redis if pool_size >= 3 else None, self._keys.wake)
+        self._done = DoneChannel(self._redis if pool_size >= 3 else None, self._keys.done)
 
     @property
     def name(self) -> str:
@@ -161,6 +124,7 @@ class RedisJobQueue:
         Calls still batched are sent first, and the wake-up subscription stops.
         """
         await self._waker.aclose()
+        await self._done.aclose()
         await self._put_batcher.aclose()
         await self._complete_batcher.aclose()
         for batcher in self._get_batchers.values():
@@ -186,45 +150,65 @@ class RedisJobQueue:
 
     # -- producing -------------------------------------------------------------------
 
-    def _encode(self, payload: Any) -> bytes:
-        text = _codec.encode(payload)
+    def _encode(self, payload: Any, what: str = "payload") -> bytes:
+        try:
+            text = _codec.encode(payload)
+        except (TypeError, ValueError) as exc:
+            error = TypeError if isinstance(exc, TypeError) else ValueError
+            raise error(str(exc).replace("payload", what, 1)) from None
         if len(text) > self._max_payload_bytes:
             raise ValueError(
-                f"payload is {len(text)} bytes as JSON, over max_payload_bytes="
+                f"{what} is {len(text)} bytes as JSON, over max_payload_bytes="
                 f"{self._max_payload_bytes}"
             )
         return text
 
-    async def put(self, payload: Any, *, delay: float = 0.0) -> str:
+    async def put(self, payload: Any, *, delay: float = 0.0, key: str | None = None) -> str:
         """Queue ``payload``; due after ``delay`` seconds. Return the job id.
 
-        Raises ``DuplicateJobError`` while equal content is in the queue, ``TypeError`` or
-        ``ValueError`` for a payload JSON cannot represent or that is too large.
+        The id is the payload's content id, or with ``key`` (an idempotency key, a request
+        id) the id of the key: then the key, not the content, makes the job unique.
+        Raises ``DuplicateJobError`` while a job of that id is in the queue, ``TypeError`` or
+        ``ValueError`` for a payload JSON cannot represent or that is too large, or a bad key.
         """
         delay_us = _args.delay_us(delay)
         text = self._encode(payload)
-        job_id = _codec.id_of(text)
+        job_id = _codec.id_of(text) if key is None else _codec.key_id(key)
         if not await self._put_batcher.submit((job_id, text, delay_us)):
             raise DuplicateJobError(queue_name=self._name, job_id=job_id)
         return job_id
 
-    async def put_many(self, payloads: Iterable[Any], *, delay: float = 0.0) -> list[str | None]:
+    async def put_many(
+        self,
+        payloads: Iterable[Any],
+        *,
+        delay: float = 0.0,
+        keys: Iterable[str | None] | None = None,
+    ) -> list[str | None]:
         """Queue many payloads in one round trip; due after ``delay`` seconds.
 
-        Returns, for each payload in order, its job id, or None where it was a duplicate
-        (of a job in the queue, or of an earlier payload of the batch). Never raises for
-        duplicates; any bad payload raises before anything is queued.
+        ``keys``, one per payload (None for content identity), choose their ids as ``put``'s
+        ``key`` does. Returns, for each payload in order, its job id, or None where it was a
+        duplicate (of a job in the queue, or of an earlier payload of the batch). Never
+        raises for duplicates; any bad payload or key raises before anything is queued.
         """
         delay_us = _args.delay_us(delay)
+        payloads = list(payloads)
+        chosen = [None] * len(payloads) if keys is None else list(keys)
+        if len(chosen) != len(payloads):
+            raise ValueError(
+                f"keys must have one key (or None) per payload: got {len(chosen)} keys "
+                f"for {len(payloads)} payloads"
+            )
         ids: list[str] = []
         batch: dict[str, tuple[str, bytes, int]] = {}
-        for index, payload in enumerate(payloads):
+        for index, (payload, key) in enumerate(zip(payloads, chosen, strict=True)):
             try:
                 text = self._encode(payload)
             except (TypeError, ValueError) as exc:
                 error = TypeError if isinstance(exc, TypeError) else ValueError
                 raise error(f"payloads[{index}]: {exc}") from None
-            job_id = _codec.id_of(text)
+            job_id = _codec.id_of(text) if key is None else _codec.key_id(key, f"keys[{index}]")
             ids.append(job_id)
             batch.setdefault(job_id, (job_id, text, delay_us))
         if not batch:
@@ -301,9 +285,22 @@ class RedisJobQueue:
             with contextlib.suppress(*TRANSIENT):  # else its lock expires by itself
                 await self._scripts.release(d.id, d.token, 0, 0, undo=True)
 
-    async def complete(self, job: Job) -> None:
-        """Remove ``job`` for good. Raises ``LockLostError`` if another consumer holds it now."""
-        if not await self._complete_batcher.submit((job.id, job.token)):
+    async def complete(
+        self, job: Job, *, result: Any = NO_RESULT, result_ttl: float | None = None
+    ) -> None:
+        """Remove ``job`` for good. Raises ``LockLostError`` if another consumer holds it now.
+
+        With ``result`` (any JSON value, None included) the result is kept for ``result_ttl``
+        seconds (default: the queue's ``result_ttl``) for ``result()`` and ``status()``.
+        A result never stops equal content from being put again.
+        """
+        done = Completion(job.id, job.token)
+        if result is not NO_RESULT:
+            ttl_ms = (
+                self._result_ttl_ms if result_ttl is None else _result_ms(result_ttl, "result_ttl")
+            )
+            done = Completion(job.id, job.token, self._encode(result, "result"), ttl_ms)
+        if not await self._complete_batcher.submit(done):
             raise LockLostError(queue_name=self._name, job_id=job.id, action="complete")
 
     async def extend(self, job: Job, *, lock_timeout: float) -> None:
@@ -312,21 +309,25 @@ class RedisJobQueue:
         if not await self._scripts.extend(job.id, job.token, lock_ms):
             raise LockLostError(queue_name=self._name, job_id=job.id, action="extend")
 
-    async def release(self, job: Job, *, delay: float = 0.0) -> None:
+    async def release(self, job: Job, *, delay: float = 0.0, error: str | None = None) -> None:
         """Give ``job`` back uncompleted, due again after ``delay`` seconds.
 
-        A job already delivered ``max_deliveries`` times goes to the dead letters instead.
-        Raises ``LockLostError`` if another consumer took it.
+        ``error`` (what it failed with, e.g. ``"ValueError: bad address"``) becomes its last
+        error, cut to 2,000 characters. A job already delivered ``max_deliveries`` times goes
+        to the dead letters instead. Raises ``LockLostError`` if another consumer took it.
         """
-        await self._release(job, _args.delay_us(delay))
+        await self._release(job, _args.delay_us(delay), error=bound_error(error))
 
-    async def _release(self, job: Job, delay_us: int, *, undo: bool = False) -> bool:
+    async def _release(
+        self, job: Job, delay_us: int, *, undo: bool = False, error: str = ""
+    ) -> bool:
         """Release ``job``; True if it waits again, False if it went to the dead letters.
 
-        ``undo`` takes back its delivery too (it never failed: its worker stopped).
+        ``undo`` takes back its delivery too (it never failed: its worker stopped);
+        ``error`` (bounded, '' for none) becomes its last error.
         """
         outcome = await self._scripts.release(
-            job.id, job.token, delay_us, self._max_deliveries, undo=undo
+            job.id, job.token, delay_us, self._max_deliveries, undo=undo, error=error
         )
         if outcome == 0:
             raise LockLostError(queue_name=self._name, job_id=job.id, action="release")
@@ -339,6 +340,15 @@ class RedisJobQueue:
             )
             return False
         return True
+
+    async def dead_letter(self, job: Job, *, error: str | None = None) -> None:
+        """Move ``job`` to the dead letters at once, whatever its deliveries (a failure that
+        no retry can mend); ``error`` becomes its last error, as in ``release``.
+
+        Raises ``LockLostError`` if another consumer took it.
+        """
+        if not await self._scripts.dead_letter(job.id, job.token, bound_error(error)):
+            raise LockLostError(queue_name=self._name, job_id=job.id, action="dead-letter")
 
     async def consume(
         self,
@@ -427,7 +437,13 @@ class RedisJobQueue:
         if limit is not None:
             _args.positive_int(limit, "limit")
         return [
-            DeadLetter(e.id, _codec.decode(e.payload), e.deliveries, e.died_at_us / 1_000_000)
+            DeadLetter(
+                e.id,
+                _codec.decode(e.payload),
+                e.deliveries,
+                e.died_at_us / 1_000_000,
+                None if e.error is None else _text(e.error),
+            )
             for e in await self._scripts.dead(limit)
         ]
 
@@ -452,5 +468,47 @@ class RedisJobQueue:
         """
         return await self._scripts.purge()
 
+    # -- one job by its id ------------------------------------------------------------
+
+    async def status(self, job_id: str) -> JobStatus | None:
+        """Where the job ``job_id`` is: a ``JobStatus``, or None if the queue has no such
+        job and keeps no result of it. Raises ``ValueError`` for a malformed id."""
+        job_id = _args.job_id(job_id, "job_id")
+        return parse_status(job_id, await self._scripts.status(job_id))
+
+    async def cancel(self, job_id: str) -> bool:
+        """Remove the job ``job_id`` at once, waiting, delayed, dead or locked, with its last
+        error; return whether the queue had it.
+
+        A locked job is revoked: its holder's next ``extend``, ``release`` or ``complete``
+        raises ``LockLostError``, and a ``Worker`` cancels its handler at the next lock
+        renewal (within a third of its ``lock_timeout``). A kept result stays.
+        """
+        return await self._scripts.cancel(_args.job_id(job_id, "job_id"))
+
+    async def result(self, job_id: str, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        """Wait for the result of job ``job_id`` and return it (a JSON value).
+
+        Returns at once if a result is kept and the job is not queued again. Waits on the
+        queue's done channel, not by polling, for at most ``timeout`` seconds (None: no
+        limit), then raises ``TimeoutError``. Raises ``JobNotFoundError`` if the job is not
+        in the queue and no result of it is kept (never put, completed without a result,
+        result expired, cancelled: also while waiting), ``DeadJobError`` (with its ``error``)
+        if it is or becomes a dead letter.
+        """
+        job_id = _args.job_id(job_id, "job_id")
+        seconds = None if timeout is None else _args.seconds(timeout, "timeout")
+        async with asyncio.timeout(seconds):
+            return await self._done.wait_result(self._scripts, self._name, job_id)
+
     def __repr__(self) -> str:
         return f"RedisJobQueue({self._name!r})"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _result_ms(seconds: object, name: str) -> int:
+    """A result's time to live: positive seconds, as whole ms (at least 1)."""
+    return max(1, round(_args.positive_seconds(seconds, name) * 1000))

@@ -20,7 +20,7 @@ from redis.exceptions import NoScriptError
 from ._keys import QueueKeys
 from ._pipe import Orphan, Pipe
 
-__all__ = ["DeadEntry", "Delivery", "Scripts"]
+__all__ = ["Completion", "DeadEntry", "Delivery", "Scripts"]
 
 
 def _read(name: str) -> str:
@@ -111,6 +111,17 @@ class DeadEntry:
     payload: bytes | str
     deliveries: int
     died_at_us: int
+    error: bytes | str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A job to complete: held under ``token``; ``result`` (JSON text) kept ``ttl_ms`` ms."""
+
+    id: str
+    token: str
+    result: bytes | None = None
+    ttl_ms: int = 0
 
 
 class Scripts:
@@ -119,18 +130,27 @@ class Scripts:
     def __init__(self, client: Any, keys: QueueKeys, pipe: Pipe | None = None) -> None:
         k = keys
         self._wake = k.wake
+        self._done = k.done
         self._put = _Script(client, pipe, "put", (k.waiting, k.payloads, k.marker))
         self._get = _Script(client, pipe, "get", (k.waiting, k.locked, k.payloads, k.state, k.dead))
         self._extend = _Script(client, pipe, "extend", (k.locked, k.state))
-        self._release = _Script(client, pipe, "release", (k.waiting, k.locked, k.state, k.dead))
-        self._complete = _Script(client, pipe, "complete", (k.locked, k.payloads, k.state))
+        self._release = _Script(
+            client, pipe, "release", (k.waiting, k.locked, k.state, k.dead, k.errors)
+        )
+        self._complete_keys = (k.locked, k.payloads, k.state, k.errors)
+        self._complete = _Script(client, pipe, "complete", self._complete_keys)
         self._stats = _Script(client, pipe, "stats", (k.waiting, k.locked, k.dead))
-        self._dead = _Script(client, pipe, "dead", (k.payloads, k.state, k.dead))
+        self._dead = _Script(client, pipe, "dead", (k.payloads, k.state, k.dead, k.errors))
         self._requeue_dead = _Script(client, pipe, "requeue_dead", (k.waiting, k.state, k.dead))
         self._purge = _Script(client, pipe, "purge", k.all())
         self._peek = _Script(client, pipe, "peek", (k.waiting, k.payloads))
         self._client, self._pipe, self._keys = client, pipe, keys
         self._workers = _Script(client, pipe, "workers", (k.workers,))
+        jobs = (k.waiting, k.locked, k.payloads, k.state, k.dead, k.errors)
+        self._cancel = _Script(client, pipe, "cancel", jobs)
+        self._dead_letter = _Script(
+            client, pipe, "dead_letter", (k.locked, k.state, k.dead, k.errors)
+        )
 
     async def put(self, jobs: list[tuple[str, bytes, int]]) -> list[bool]:
         """Queue each (id, text, delay µs) not in the queue yet; True for each one queued."""
@@ -164,7 +184,12 @@ class Scripts:
             orphan(parse(flat))
 
         flat = await self._get(
-            count, lock_ms, token, max_deliveries, orphan=None if orphan is None else adopt
+            count,
+            lock_ms,
+            token,
+            max_deliveries,
+            self._done,
+            orphan=None if orphan is None else adopt,
         )
         return parse(flat)
 
@@ -173,21 +198,36 @@ class Scripts:
         return bool(await self._extend(_key(job_id), token, lock_ms))
 
     async def release(
-        self, job_id: str, token: str, delay_us: int, max_deliveries: int, *, undo: bool = False
+        self,
+        job_id: str,
+        token: str,
+        delay_us: int,
+        max_deliveries: int,
+        *,
+        undo: bool = False,
+        error: str = "",
     ) -> int:
         """Give the job back: 1 waiting again, 2 dead-lettered, 0 ``token`` lost it.
 
-        ``undo`` takes back the delivery too, for a job that never reached its consumer.
+        ``undo`` takes back the delivery too, for a job that never reached its consumer;
+        ``error`` (if not empty) becomes the job's last error.
         """
         args = (_key(job_id), token, delay_us, max_deliveries, self._wake, 1 if undo else 0)
-        return int(await self._release(*args))
+        return int(await self._release(*args, error, self._done))
 
-    async def complete(self, held: list[tuple[str, str]]) -> list[bool]:
-        """Remove each (id, token) the token holds; True for each one removed."""
-        args: list[bytes | str] = []
-        for job_id, token in held:
-            args.extend((_key(job_id), token))
-        return [bool(d) for d in await self._complete(*args)]
+    async def complete(self, held: list[Completion]) -> list[bool]:
+        """Remove each job its token holds, keeping its result; True for each one removed."""
+        args: list[bytes | str | int] = [self._done]
+        result_keys: list[str] = []
+        for c in held:
+            args.extend((_key(c.id), c.token, c.ttl_ms, b"" if c.result is None else c.result))
+            if c.ttl_ms:
+                result_keys.append(self._keys.result(c.id))
+        script = self._complete
+        if result_keys:  # the result keys of this call are keys of the script too
+            keys = (*self._complete_keys, *result_keys)
+            script = _Script(self._client, self._pipe, "complete", keys)
+        return [bool(d) for d in await script(*args)]
 
     async def stats(self) -> tuple[int, int, int, int]:
         """(ready, locked, delayed, dead) by the server's clock."""
@@ -198,8 +238,8 @@ class Scripts:
         """Dead-lettered jobs, oldest first, at most ``limit`` of them (None: all)."""
         flat = await self._dead(-1 if limit is None else limit - 1)
         return [
-            DeadEntry(_hex(key), payload, int(deliveries), int(float(died_at)))
-            for key, payload, deliveries, died_at in _records(flat, 4)
+            DeadEntry(_hex(key), payload, int(deliveries), int(float(died_at)), error)
+            for key, payload, deliveries, died_at, error in _records(flat, 5)
         ]
 
     async def requeue_dead(self, job_ids: list[str]) -> int:
@@ -231,3 +271,29 @@ class Scripts:
     async def purge(self) -> int:
         """Remove every job of the queue; how many there were."""
         return int(await self._purge())
+
+    async def status(self, job_id: str) -> list[Any] | None:
+        """[state, deliveries, time µs, last error] of a job, or None (see status.lua)."""
+        k = self._keys
+        keys = (k.waiting, k.locked, k.payloads, k.state, k.dead, k.errors, k.result(job_id))
+        reply: list[Any] | None = await _Script(self._client, self._pipe, "status", keys)(
+            _key(job_id)
+        )
+        return reply
+
+    async def result(self, job_id: str) -> list[Any] | None:
+        """['pending'], ['dead', error], ['done', kept result] or None (see result.lua)."""
+        k = self._keys
+        keys = (k.payloads, k.dead, k.errors, k.result(job_id))
+        reply: list[Any] | None = await _Script(self._client, self._pipe, "result", keys)(
+            _key(job_id)
+        )
+        return reply
+
+    async def cancel(self, job_id: str) -> bool:
+        """Remove the job whatever its state; False if there was none."""
+        return bool(await self._cancel(_key(job_id), self._done))
+
+    async def dead_letter(self, job_id: str, token: str, error: str) -> bool:
+        """Move a job ``token`` holds to the dead letters; False if the token lost it."""
+        return bool(await self._dead_letter(_key(job_id), token, error, self._done))

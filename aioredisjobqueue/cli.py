@@ -2,11 +2,12 @@
 
     aioredisjobqueue worker module:handler --queue NAME [--queue NAME2 ...] [--lifespan m:f] ...
     aioredisjobqueue stats [NAME ...] [--watch]
-    aioredisjobqueue put NAME JSON
+    aioredisjobqueue put NAME JSON [--delay S] [--key K]
     aioredisjobqueue peek NAME [-n N]
     aioredisjobqueue dead NAME
     aioredisjobqueue requeue-dead NAME [ID ...]
     aioredisjobqueue purge NAME --yes
+    aioredisjobqueue status NAME ID | cancel NAME ID | result NAME ID   (in _cli_jobs.py)
 
 Every command takes ``--url``, by default ``$REDIS_URL``, then ``redis://localhost:6379/0``.
 Errors are one line on stderr and a non-zero exit status: 1 for what Redis or the queue
@@ -404,7 +405,8 @@ def _until_stopped(
 @click.argument("payload", metavar="JSON")
 @url_option
 @click.option("--delay", type=click.FloatRange(min=0), default=0.0, help="Due after (s).")
-def put(name: str, payload: str, url: str, delay: float) -> None:
+@click.option("--key", help="The job's identity instead of its content (an idempotency key).")
+def put(name: str, payload: str, url: str, delay: float, key: str | None) -> None:
     """Put the job JSON in the queue NAME and print its id."""
     queue_name = _name(name)
     try:
@@ -414,11 +416,12 @@ def put(name: str, payload: str, url: str, delay: float) -> None:
 
     async def main(client: Any) -> str:
         try:
-            return await RedisJobQueue(queue_name, redis=client).put(value, delay=delay)
+            return await RedisJobQueue(queue_name, redis=client).put(value, delay=delay, key=key)
         except DuplicateJobError as exc:
             raise click.ClickException(str(exc)) from None
         except (TypeError, ValueError) as exc:
-            raise click.BadParameter(str(exc), param_hint="JSON") from None
+            hint = "--key" if str(exc).startswith("key ") else "JSON"
+            raise click.BadParameter(str(exc), param_hint=hint) from None
 
     click.echo(_run(url, main))
 
@@ -454,12 +457,13 @@ def peek(name: str, url: str, count: int) -> None:
 def dead(name: str, url: str, count: int | None) -> None:
     """List the dead letters of a queue.
 
-    One JSON object per line, oldest first: id, deliveries, died_at, payload.
+    One JSON object per line, oldest first: id, deliveries, died_at, error (the last one,
+    or null), payload.
     """
     for letter in _queue_command(name, url, lambda q: q.dead_letters(count)):
         died = dt.datetime.fromtimestamp(letter.died_at, dt.UTC).isoformat(timespec="seconds")
         record = {"id": letter.id, "deliveries": letter.deliveries, "died_at": died}
-        click.echo(_json_line(record | {"payload": letter.payload}))
+        click.echo(_json_line(record | {"error": letter.error, "payload": letter.payload}))
 
 
 @cli.command("requeue-dead")
@@ -492,3 +496,7 @@ def purge(name: str, url: str, yes: bool) -> None:
         raise click.UsageError(f"purge removes every job of queue {name!r}: add --yes to do it")
     n = _queue_command(name, url, lambda q: q.purge())
     click.echo(f"purged {n} job{'s' if n != 1 else ''} from queue {name!r}")
+
+
+# commands of their own modules, registered on ``cli`` as they are imported
+from . import _cli_jobs  # noqa: E402, F401

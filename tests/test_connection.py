@@ -98,10 +98,12 @@ async def test_every_key_of_a_queue_shares_its_hash_tag(real_queue: RedisJobQueu
     queue = RedisJobQueue(real_queue.name, redis=real_queue.redis, max_deliveries=1)
     await queue.put_many(["a", "b", "c"])
     await queue.put("d", delay=60)
-    a, _ = await queue.get_many(2, lock_timeout=60_000)
-    await a.release()
+    a, b, _ = await queue.get_many(3, lock_timeout=60_000)
+    await a.release(error="ValueError: boom")
+    await b.complete(result={"ok": True})
     keys = [k.decode() async for k in queue.redis.scan_iter(match=f"ajq:{{{queue.name}}}:*")]
-    assert sorted(keys) == sorted([*queue.keys.all(), queue.keys.marker])
+    expected = [*queue.keys.all(), queue.keys.marker, queue.keys.result(b.id)]
+    assert sorted(keys) == sorted(expected)
     assert {key_slot(k.encode()) for k in keys} == {key_slot(queue.name.encode())}
 
 

@@ -8,12 +8,15 @@ def test_all_is_exactly_the_public_surface() -> None:
     public = {name for name in dir(aioredisjobqueue) if not name.startswith("_")}
     assert set(aioredisjobqueue.__all__) == public - PUBLIC_MODULES
     assert sorted(aioredisjobqueue.__all__) == [
+        "DeadJobError",
         "DeadLetter",
         "DoNotRetry",
         "DuplicateJobError",
         "Job",
         "JobEvent",
+        "JobNotFoundError",
         "JobQueueError",
+        "JobStatus",
         "LockLostError",
         "QueueStats",
         "RedisJobQueue",
@@ -34,3 +37,5 @@ def test_every_public_name_has_a_docstring() -> None:
 def test_errors_share_one_root() -> None:
     assert issubclass(aioredisjobqueue.DuplicateJobError, aioredisjobqueue.JobQueueError)
     assert issubclass(aioredisjobqueue.LockLostError, aioredisjobqueue.JobQueueError)
+    assert issubclass(aioredisjobqueue.JobNotFoundError, aioredisjobqueue.JobQueueError)
+    assert issubclass(aioredisjobqueue.DeadJobError, aioredisjobqueue.JobQueueError)

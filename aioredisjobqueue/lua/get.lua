@@ -1,7 +1,8 @@
 -- get: lock up to ARGV[1] due jobs, oldest-due first, under a fresh token.
 -- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] payloads hash, KEYS[4] state hash, KEYS[5] dead zset
 -- ARGV[1] how many jobs at most, ARGV[2] lock timeout in ms, ARGV[3] token,
--- ARGV[4] max deliveries (0: no limit)
+-- ARGV[4] max deliveries (0: no limit), ARGV[5] done channel (told the ids dead-lettered,
+-- 12 bytes each, for result() waiters)
 -- returns a flat array: job id, payload, deliveries (this one included) for each job locked.
 -- A job is due when it is waiting and its time has come, or locked and its lock has expired.
 -- A due job already delivered max-deliveries times moves to the dead set instead.
@@ -12,6 +13,7 @@ local token = ARGV[3]
 local max_deliveries = tonumber(ARGV[4])
 local out = {}
 local taken = 0
+local died = {}
 while taken < count do
   local need = count - taken
   local w = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, need)
@@ -41,6 +43,7 @@ while taken < count do
       redis.call('ZREM', from, id)
       redis.call('ZADD', KEYS[5], now, id)
       redis.call('HSET', KEYS[4], id, make_state(deliveries))
+      died[#died + 1] = id
     else
       if from == KEYS[1] then
         redis.call('ZREM', KEYS[1], id)
@@ -54,5 +57,8 @@ while taken < count do
       taken = taken + 1
     end
   end
+end
+if #died > 0 then
+  redis.pcall('PUBLISH', ARGV[5], table.concat(died))
 end
 return out

@@ -1,7 +1,8 @@
--- purge: remove every job of the queue, whatever its state.
--- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] payloads hash, KEYS[4] state hash, KEYS[5] dead zset
+-- purge: remove every job of the queue, whatever its state, and their last errors.
+-- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] payloads hash, KEYS[4] state hash,
+-- KEYS[5] dead zset, KEYS[6] errors hash
 -- no ARGV
--- returns how many jobs were removed
+-- returns how many jobs were removed (results kept of completed jobs stay until they expire)
 local n = redis.call('HLEN', KEYS[3])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', unpack(KEYS))
 return n

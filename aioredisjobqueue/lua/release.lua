@@ -1,8 +1,11 @@
 -- release: give back a job its token holds, without completing it.
--- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] state hash, KEYS[4] dead zset
+-- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] state hash, KEYS[4] dead zset,
+-- KEYS[5] errors hash
 -- ARGV[1] job id, ARGV[2] token, ARGV[3] delay in microseconds before it is due again,
 -- ARGV[4] max deliveries (0: no limit), ARGV[5] wake channel (published to when due at once),
--- ARGV[6] 1 to take back the delivery too (the job never reached its consumer), else 0
+-- ARGV[6] 1 to take back the delivery too (the job never reached its consumer), else 0,
+-- ARGV[7] the error it failed with ('': keep the last error), ARGV[8] done channel (told
+-- the id when it goes to the dead set, for result() waiters)
 -- returns 1 if the job waits again, 2 if it went to the dead set (delivered max-deliveries
 -- times), 0 if the token does not hold the job
 local deliveries = held_by(KEYS[3], ARGV[1], ARGV[2])
@@ -17,8 +20,12 @@ if ARGV[6] == '1' then
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], make_state(deliveries))
+if ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[5], ARGV[1], ARGV[7])
+end
 if max_deliveries > 0 and deliveries >= max_deliveries then
   redis.call('ZADD', KEYS[4], now, ARGV[1])
+  redis.pcall('PUBLISH', ARGV[8], ARGV[1])
   return 2
 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])

@@ -1,0 +1,16 @@
+-- cancel: remove one job at once, whatever its state; a consumer holding it loses its lock.
+-- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] payloads hash, KEYS[4] state hash,
+-- KEYS[5] dead zset, KEYS[6] errors hash
+-- ARGV[1] job id, ARGV[2] done channel (told the id, for result() waiters)
+-- returns 1 if the job was in the queue and is removed, 0 if there was no such job
+local id = ARGV[1]
+if redis.call('HDEL', KEYS[3], id) == 0 then
+  return 0
+end
+redis.call('ZREM', KEYS[1], id)
+redis.call('ZREM', KEYS[2], id)
+redis.call('ZREM', KEYS[5], id)
+redis.call('HDEL', KEYS[4], id)
+redis.call('HDEL', KEYS[6], id)
+redis.pcall('PUBLISH', ARGV[2], id)
+return 1
