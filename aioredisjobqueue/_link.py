@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import LockLostError
 from ._poll import Poller
+from ._results import NO_RESULT
+from ._status import bound_error
 
 if TYPE_CHECKING:
     from ._job import Job
@@ -25,15 +27,6 @@ if TYPE_CHECKING:
     from ._scripts import Scripts
 
 __all__ = ["NO_RESULT", "QueueLink"]
-
-
-class _NoResult:
-    def __repr__(self) -> str:
-        return "NO_RESULT"
-
-
-# complete() with this result keeps none
-NO_RESULT: Any = _NoResult()
 
 
 class QueueLink:
@@ -107,21 +100,22 @@ class QueueLink:
         """Remove ``job`` for good, keeping ``result`` (if given) for ``result_ttl`` seconds
         (None: the queue's default). ``LockLostError`` if another consumer holds it now;
         ``TypeError``/``ValueError`` for a result JSON cannot hold."""
-        await self._queue.complete(job)
+        await self._queue.complete(job, result=result, result_ttl=result_ttl)
 
     async def retry(self, job: Job, delay: float, error: str | None) -> bool:
         """Give ``job`` back, due after ``delay`` seconds: True if it waits again, False if
         the queue's ``max_deliveries`` sent it to the dead letters."""
         delay_us = round(delay * 1_000_000)
-        outcome = await self._scripts.release(job.id, job.token, delay_us, self._max_deliveries)
+        outcome = await self._scripts.release(
+            job.id, job.token, delay_us, self._max_deliveries, error=bound_error(error)
+        )
         if outcome == 0:
             raise LockLostError(queue_name=self.name, job_id=job.id, action="release")
         return outcome == 1
 
     async def dead_letter(self, job: Job, error: str | None) -> None:
-        """Move ``job`` to the dead letters now."""
-        outcome = await self._scripts.release(job.id, job.token, 0, 1)
-        if outcome == 0:
+        """Move ``job`` to the dead letters now, ``error`` its last error."""
+        if not await self._scripts.dead_letter(job.id, job.token, bound_error(error)):
             raise LockLostError(queue_name=self.name, job_id=job.id, action="dead-letter")
 
     async def give_back(self, job: Job) -> None:

@@ -23,7 +23,7 @@ from ._link import QueueLink
 from ._pipe import Pipe
 from ._poll import TRANSIENT, Poller
 from ._records import DeadLetter, QueueStats, WaitingJob
-from ._results import DEFAULT_RESULT_TTL, NO_RESULT, DoneChannel
+from ._results import DEFAULT_RESULT_TTL, NO_RESULT, DoneChannel, ttl_ms
 from ._scripts import Completion, Delivery, Scripts
 from ._status import JobStatus, bound_error, parse_status
 from ._wake import Waker
@@ -74,7 +74,7 @@ class RedisJobQueue:
             0 if max_deliveries is None else _args.positive_int(max_deliveries, "max_deliveries")
         )
         self._max_payload_bytes = _args.positive_int(max_payload_bytes, "max_payload_bytes")
-        self._result_ttl_ms = _result_ms(result_ttl, "result_ttl")
+        self._result_ttl_ms = ttl_ms(result_ttl, "result_ttl")
         self._redis, self._owns_client = client_for(
             redis_host=redis_host,
             redis_port=redis_port,
@@ -296,10 +296,8 @@ class RedisJobQueue:
         """
         done = Completion(job.id, job.token)
         if result is not NO_RESULT:
-            ttl_ms = (
-                self._result_ttl_ms if result_ttl is None else _result_ms(result_ttl, "result_ttl")
-            )
-            done = Completion(job.id, job.token, self._encode(result, "result"), ttl_ms)
+            keep_ms = self._result_ttl_ms if result_ttl is None else ttl_ms(result_ttl)
+            done = Completion(job.id, job.token, self._encode(result, "result"), keep_ms)
         if not await self._complete_batcher.submit(done):
             raise LockLostError(queue_name=self._name, job_id=job.id, action="complete")
 
@@ -316,18 +314,9 @@ class RedisJobQueue:
         error, cut to 2,000 characters. A job already delivered ``max_deliveries`` times goes
         to the dead letters instead. Raises ``LockLostError`` if another consumer took it.
         """
-        await self._release(job, _args.delay_us(delay), error=bound_error(error))
-
-    async def _release(
-        self, job: Job, delay_us: int, *, undo: bool = False, error: str = ""
-    ) -> bool:
-        """Release ``job``; True if it waits again, False if it went to the dead letters.
-
-        ``undo`` takes back its delivery too (it never failed: its worker stopped);
-        ``error`` (bounded, '' for none) becomes its last error.
-        """
+        delay_us, text = _args.delay_us(delay), bound_error(error)
         outcome = await self._scripts.release(
-            job.id, job.token, delay_us, self._max_deliveries, undo=undo, error=error
+            job.id, job.token, delay_us, self._max_deliveries, error=text
         )
         if outcome == 0:
             raise LockLostError(queue_name=self._name, job_id=job.id, action="release")
@@ -338,8 +327,6 @@ class RedisJobQueue:
                 self._name,
                 job.deliveries,
             )
-            return False
-        return True
 
     async def dead_letter(self, job: Job, *, error: str | None = None) -> None:
         """Move ``job`` to the dead letters at once, whatever its deliveries (a failure that
@@ -442,7 +429,7 @@ class RedisJobQueue:
                 _codec.decode(e.payload),
                 e.deliveries,
                 e.died_at_us / 1_000_000,
-                None if e.error is None else _text(e.error),
+                e.error,
             )
             for e in await self._scripts.dead(limit)
         ]
@@ -503,12 +490,3 @@ class RedisJobQueue:
 
     def __repr__(self) -> str:
         return f"RedisJobQueue({self._name!r})"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-def _result_ms(seconds: object, name: str) -> int:
-    """A result's time to live: positive seconds, as whole ms (at least 1)."""
-    return max(1, round(_args.positive_seconds(seconds, name) * 1000))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
-from . import _codec
+from . import _args, _codec
 from ._backoff import backoff
 from ._errors import DeadJobError, JobNotFoundError
 from ._poll import TRANSIENT
@@ -35,6 +35,11 @@ DEFAULT_RESULT_TTL = 86_400.0  # seconds a result is kept: one day, as arq keeps
 
 _LISTEN_TIMEOUT = 1.0  # seconds a read waits, so connection health checks still run
 _ID_BYTES = 12
+
+
+def ttl_ms(seconds: object, name: str = "result_ttl") -> int:
+    """How long to keep a result: positive seconds, as whole ms (at least 1)."""
+    return max(1, round(_args.positive_seconds(seconds, name) * 1000))
 
 
 class _NoResult:

@@ -111,7 +111,7 @@ class DeadEntry:
     payload: bytes | str
     deliveries: int
     died_at_us: int
-    error: bytes | str | None
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +238,13 @@ class Scripts:
         """Dead-lettered jobs, oldest first, at most ``limit`` of them (None: all)."""
         flat = await self._dead(-1 if limit is None else limit - 1)
         return [
-            DeadEntry(_hex(key), payload, int(deliveries), int(float(died_at)), error)
+            DeadEntry(
+                _hex(key),
+                payload,
+                int(deliveries),
+                int(float(died_at)),
+                None if error is None else _text(error),
+            )
             for key, payload, deliveries, died_at, error in _records(flat, 5)
         ]
 

@@ -14,6 +14,7 @@ from aioredisjobqueue import (
     Job,
     JobNotFoundError,
     RedisJobQueue,
+    Worker,
     job_id,
 )
 
@@ -149,3 +150,19 @@ async def test_bad_results_and_ttls_raise_before_redis(make_queue: MakeQueue) ->
         await queue.result(put, timeout=-1)
     status = await queue.status(put)
     assert status is not None and status.state == "locked"  # nothing happened
+
+
+async def test_a_result_awaited_while_a_worker_completes_the_job(real_queue: RedisJobQueue) -> None:
+    async def handler(job: Job) -> dict[str, Any]:
+        return {"doubled": job.payload * 2}
+
+    put = await real_queue.put(21)
+    waiting = asyncio.create_task(real_queue.result(put, timeout=30))
+    worker = Worker(real_queue, handler, results=True)
+    async with asyncio.TaskGroup() as tasks:
+        run = tasks.create_task(worker.run())
+        assert await waiting == {"doubled": 42}
+        worker.stop()
+        await run
+    status = await real_queue.status(put)
+    assert status is not None and (status.state, status.deliveries) == ("completed", 1)

@@ -10,6 +10,7 @@ from conftest import MakeQueue
 from helpers import eventually
 
 from aioredisjobqueue import (
+    DoNotRetry,
     DuplicateJobError,
     Job,
     JobEvent,
@@ -250,3 +251,29 @@ async def test_cancel_of_a_running_job_cancels_its_worker_handler(
     assert [e.kind for e in events] == ["start", "lock_lost"]
     assert await real_queue.status(put) is None
     assert (await real_queue.stats()).total == 0
+
+
+async def test_a_worker_keeps_the_last_error_of_retries_and_dead_letters(
+    real_queue: RedisJobQueue,
+) -> None:
+    async def handler(job: Job) -> None:
+        if job.payload == "never":
+            raise DoNotRetry(f"cannot parse {job.payload!r}")
+        raise ValueError(f"bad address on delivery {job.deliveries}")
+
+    events: list[JobEvent] = []
+    worker = Worker(real_queue, handler, max_deliveries=2, retry_delay=0, on_event=events.append)
+    retried, never = await real_queue.put("retried"), await real_queue.put("never")
+    async with asyncio.TaskGroup() as tasks:
+        run = tasks.create_task(worker.run())
+        await eventually(lambda: len([e for e in events if e.kind == "dead"]) == 2, "2 deaths")
+        worker.stop()
+        await run
+    letters = {d.id: d for d in await real_queue.dead_letters()}
+    assert letters[retried].deliveries == 2
+    assert letters[retried].error is not None
+    assert "ValueError: bad address on delivery 2" in letters[retried].error
+    assert letters[never].deliveries == 1
+    assert letters[never].error is not None and "cannot parse 'never'" in letters[never].error
+    status = await real_queue.status(retried)
+    assert status is not None and status.last_error == letters[retried].error
