@@ -9,6 +9,7 @@ from ._codec import job_id
 from ._errors import DeadJobError, DuplicateJobError, JobNotFoundError, JobQueueError, LockLostError
 from ._heartbeat import WorkerInfo
 from ._job import Job
+from ._jsonlog import JsonFormatter
 from ._lifespan import worker_state
 from ._outcome import DoNotRetry, RetryAfter
 from ._queue import RedisJobQueue
@@ -26,6 +27,7 @@ __all__ = [
     "JobNotFoundError",
     "JobQueueError",
     "JobStatus",
+    "JsonFormatter",
     "LockLostError",
     "QueueStats",
     "RedisJobQueue",

@@ -168,10 +168,17 @@ class Heartbeat:
                 self._failed(exc)
                 return
         if self._failing:
-            logger.info("worker %s: heartbeats reach Redis again", self.id)
+            logger.info(
+                "worker %s: heartbeats reach Redis again", self.id, extra={"worker": self.id}
+            )
             self._failing = False
 
     def _failed(self, exc: BaseException) -> None:
         if not self._failing:
-            logger.warning("worker %s: could not send its heartbeat, retrying: %r", self.id, exc)
+            logger.warning(
+                "worker %s: could not send its heartbeat, retrying: %r",
+                self.id,
+                exc,
+                extra={"worker": self.id, "error": repr(exc)},
+            )
         self._failing = True

@@ -23,11 +23,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MARKER_PATTERN", "QueueKeys", "queue_name_of_marker", "validate_queue_name"]
+__all__ = [
+    "MARKER_PATTERN",
+    "WORKERS_PATTERN",
+    "QueueKeys",
+    "queue_name_of_marker",
+    "queue_name_of_workers",
+    "validate_queue_name",
+]
 
 MAX_QUEUE_NAME = 200
 # SCAN pattern of every queue's marker key (the queue name is between the braces)
 MARKER_PATTERN = "ajq:{*}:queue"
+# SCAN pattern of the worker lists of queues that have live (or lately dead) workers
+WORKERS_PATTERN = "ajq:{*}:workers"
 
 
 def validate_queue_name(name: object) -> str:
@@ -126,6 +135,15 @@ class QueueKeys:
 
 def queue_name_of_marker(key: str) -> str | None:
     """The queue name in a marker key, or None if ``key`` is no marker."""
-    if key.startswith("ajq:{") and key.endswith("}:queue"):
-        return key[len("ajq:{") : -len("}:queue")]
+    return _name_in(key, "}:queue")
+
+
+def queue_name_of_workers(key: str) -> str | None:
+    """The queue name in the key of a queue's worker list, or None if ``key`` is none."""
+    return _name_in(key, "}:workers")
+
+
+def _name_in(key: str, suffix: str) -> str | None:
+    if key.startswith("ajq:{") and key.endswith(suffix):
+        return key[len("ajq:{") : -len(suffix)]
     return None

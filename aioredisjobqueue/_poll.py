@@ -85,7 +85,12 @@ class Poller:
             if cancel_requested():
                 raise asyncio.CancelledError from exc
             if self._failures == 0:
-                logger.warning("queue %r: Redis unavailable, retrying: %r", self._queue_name, exc)
+                logger.warning(
+                    "queue %r: Redis unavailable, retrying: %r",
+                    self._queue_name,
+                    exc,
+                    extra={"queue": self._queue_name, "error": repr(exc)},
+                )
             self._failures += 1
             return None
         if cancel_requested():
@@ -96,7 +101,11 @@ class Poller:
             await asyncio.sleep(0)
             raise asyncio.CancelledError
         if self._failures:
-            logger.info("queue %r: Redis reachable again", self._queue_name)
+            logger.info(
+                "queue %r: Redis reachable again",
+                self._queue_name,
+                extra={"queue": self._queue_name},
+            )
             self._failures = 0
         if jobs:
             self._idle = 0

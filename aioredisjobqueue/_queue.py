@@ -326,6 +326,7 @@ class RedisJobQueue:
                 job.id,
                 self._name,
                 job.deliveries,
+                extra={"queue": self._name, "job_id": job.id, "delivery": job.deliveries},
             )
 
     async def dead_letter(self, job: Job, *, error: str | None = None) -> None:

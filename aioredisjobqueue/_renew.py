@@ -9,6 +9,7 @@ from collections.abc import Callable, Collection
 import anyio
 
 from ._errors import LockLostError
+from ._logfields import job_fields
 from ._poll import TRANSIENT
 from ._running import Running
 
@@ -53,6 +54,7 @@ async def _renew_one(running: Running, lock_s: float) -> None:
                 running.job.id,
                 running.link.name,
                 exc,
+                extra=job_fields(running.job, error=exc),
             )
         running.renewal_failed = True
         return

@@ -19,6 +19,7 @@ from ._backoff import backoff
 from ._errors import LockLostError
 from ._events import JobEvent
 from ._link import NO_RESULT
+from ._logfields import job_fields
 from ._outcome import DoNotRetry, RetryAfter
 from ._poll import TRANSIENT
 from ._running import Running
@@ -76,6 +77,7 @@ async def settle(
             job.id,
             link.name,
             exc,
+            extra=job_fields(job, duration=duration, error=exc),
         )
         return None
 
@@ -88,7 +90,7 @@ async def _failed(running: Running, duration: float, error: BaseException) -> Jo
     if isinstance(error, DoNotRetry) or last:
         await _retrying(running, lambda: link.dead_letter(job, text))
         why = "it asked not to be retried" if isinstance(error, DoNotRetry) else "its last"
-        _log_dead(running, cause, f"failed on delivery {job.deliveries} ({why})")
+        _log_dead(running, cause, f"failed on delivery {job.deliveries} ({why})", duration)
         return JobEvent("dead", job, duration, error)
     if isinstance(error, RetryAfter):
         delay = error.delay
@@ -103,13 +105,15 @@ async def _failed(running: Running, duration: float, error: BaseException) -> Jo
             delay,
             text,
             exc_info=cause,
+            extra=job_fields(job, duration=duration, error=text)
+            | {"event": "retry", "retry_in": round(delay, 6)},
         )
         return JobEvent("retry", job, duration, error, delay)
-    _log_dead(running, cause, f"failed on delivery {job.deliveries}, the queue's last")
+    _log_dead(running, cause, f"failed on delivery {job.deliveries}, the queue's last", duration)
     return JobEvent("dead", job, duration, error)
 
 
-def _log_dead(running: Running, cause: BaseException, why: str) -> None:
+def _log_dead(running: Running, cause: BaseException, why: str, duration: float) -> None:
     logger.error(
         "job %s of queue %r dead-lettered: %s: %s",
         running.job.id,
@@ -117,6 +121,7 @@ def _log_dead(running: Running, cause: BaseException, why: str) -> None:
         why,
         describe(cause),
         exc_info=cause,
+        extra=job_fields(running.job, duration=duration, error=describe(cause)) | {"event": "dead"},
     )
 
 
@@ -125,6 +130,7 @@ def _lock_lost(running: Running, duration: float, error: BaseException | None) -
         "job %s of queue %r: lock lost, another consumer holds the job now (or it was cancelled)",
         running.job.id,
         running.link.name,
+        extra=job_fields(running.job, duration=duration, error=error) | {"event": "lock_lost"},
     )
     return JobEvent("lock_lost", running.job, duration, error)
 

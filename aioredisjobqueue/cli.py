@@ -1,6 +1,7 @@
 """The command line: run a worker, look into queues, put and requeue jobs.
 
     aioredisjobqueue worker module:handler --queue NAME [--queue NAME2 ...] [--lifespan m:f] ...
+        [--health-port PORT] [--metrics-port PORT] [--log-format text|json]
     aioredisjobqueue stats [NAME ...] [--watch]
     aioredisjobqueue put NAME JSON [--delay S] [--key K]
     aioredisjobqueue peek NAME [-n N]
@@ -38,9 +39,12 @@ from rich.table import Table
 from . import __version__, _args
 from ._client import client_for
 from ._errors import DuplicateJobError
+from ._http import Route
+from ._jsonlog import JsonFormatter
 from ._keys import MARKER_PATTERN, QueueKeys, queue_name_of_marker, validate_queue_name
 from ._poll import TRANSIENT
 from ._queue import QueueStats, RedisJobQueue
+from ._serve import endpoints, health_routes
 from .worker import DEFAULT_MAX_DELIVERIES, Handler, Worker
 
 __all__ = ["cli"]
@@ -236,6 +240,37 @@ def _queue_names(values: tuple[str, ...]) -> list[str]:
     default="info",
     show_default=True,
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line (time, level, message, queue, job_id, ...).",
+)
+@click.option(
+    "--heartbeat",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Seconds between the worker's heartbeats; it drops out of `workers` 3 beats after "
+    "the last.",
+)
+@click.option(
+    "--health-port",
+    type=click.IntRange(0, 65535),
+    help="Serve /livez and /readyz over HTTP on this port, for probes.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Serve Prometheus /metrics on this port (needs the [metrics] extra).",
+)
+@click.option(
+    "--http-host",
+    default="0.0.0.0",
+    show_default=True,
+    help="Address the health and metrics ports listen on.",
+)
 def worker(
     handler: str,
     queue_names: tuple[str, ...],
@@ -249,6 +284,11 @@ def worker(
     max_deliveries: int,
     lifespan: str | None,
     log_level: str,
+    log_format: str,
+    heartbeat: float,
+    health_port: int | None,
+    metrics_port: int | None,
+    http_host: str,
 ) -> None:
     """Run a handler on the jobs of one or several queues.
 
@@ -262,11 +302,13 @@ def worker(
     make_lifespan = None if lifespan is None else _import(lifespan, "--lifespan")
     if make_lifespan is not None and not callable(make_lifespan):
         raise click.BadParameter(f"{lifespan!r} is not callable", param_hint="--lifespan")
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    log_handler = logging.StreamHandler(sys.stderr)
+    log_handler.setFormatter(
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    logging.basicConfig(level=log_level.upper(), handlers=[log_handler])
 
     async def main(client: Any) -> None:
         await client.ping()  # fail at once, with one line, when Redis is not there
@@ -285,11 +327,20 @@ def worker(
                 retry_delay=retry_delay,
                 retry_max_delay=retry_max_delay,
                 timeout=timeout,
+                heartbeat=heartbeat,
             )
         except (TypeError, ValueError) as exc:
             raise click.UsageError(str(exc)) from None
+        ports: dict[int, dict[str, Route]] = {}
+        if health_port is not None:
+            ports.setdefault(health_port, {}).update(health_routes(the_worker))
         try:
-            await the_worker.run(handle_signals=True)
+            async with contextlib.AsyncExitStack() as stack:
+                try:
+                    await stack.enter_async_context(endpoints(http_host, ports))
+                except OSError as exc:
+                    raise click.ClickException(f"cannot serve HTTP on {http_host}: {exc}") from None
+                await the_worker.run(handle_signals=True)
         finally:
             for queue in queues:
                 await queue.aclose()
@@ -301,17 +352,21 @@ def worker(
 
 
 def _stats_table(
-    stats: dict[str, QueueStats], url: str, rates: dict[str, float] | None = None
+    stats: dict[str, QueueStats],
+    workers: dict[str, int],
+    url: str,
+    rates: dict[str, float] | None = None,
 ) -> Table:
     """The stats as a table; with ``rates``, a column of how fast each total changes."""
     table = Table(title=f"{_safe(url)}  {time.strftime('%H:%M:%S')}", title_justify="left")
     table.add_column("queue")
-    for column in ("ready", "locked", "delayed", "dead", "total"):
+    for column in ("ready", "locked", "delayed", "dead", "total", "workers"):
         table.add_column(column, justify="right")
     if rates is not None:
         table.add_column("total/s", justify="right")
     for name, s in stats.items():
         cells = [str(n) for n in (s.ready, s.locked, s.delayed, s.dead, s.total)]
+        cells.append(str(workers.get(name, 0)))
         if rates is not None:
             cells.append(f"{rates[name]:+,.0f}" if name in rates else "")
         table.add_row(name, *cells)
@@ -321,6 +376,11 @@ def _stats_table(
 async def _read_stats(client: Any, names: Sequence[str]) -> dict[str, QueueStats]:
     found = list(names) or await _queues(client)
     return {name: await RedisJobQueue(name, redis=client).stats() for name in found}
+
+
+async def _read_workers(client: Any, names: Sequence[str]) -> dict[str, int]:
+    """How many live workers serve each queue."""
+    return {name: len(await RedisJobQueue(name, redis=client).workers()) for name in names}
 
 
 @cli.command()
@@ -334,42 +394,46 @@ async def _read_stats(client: Any, names: Sequence[str]) -> dict[str, QueueStats
 def stats(names: tuple[str, ...], url: str, watch: bool, interval: float, as_json: bool) -> None:
     """Count the jobs of queues by state.
 
-    Shows ready, locked, delayed and dead jobs of each queue NAME (default: every queue).
+    Shows ready, locked, delayed and dead jobs of each queue NAME (default: every queue),
+    and how many live workers serve it.
     """
     wanted = [_name(n) for n in names]
     console = Console()
 
-    def show(current: dict[str, QueueStats]) -> None:
+    async def show(client: Any) -> None:
+        current = await _read_stats(client, wanted)
+        workers = await _read_workers(client, list(current))
         if as_json:
             for name, s in current.items():
                 record = {"queue": name, "ready": s.ready, "locked": s.locked}
                 record |= {"delayed": s.delayed, "dead": s.dead, "total": s.total}
-                click.echo(_json_line(record))
+                click.echo(_json_line(record | {"workers": workers[name]}))
         elif current:
-            console.print(_stats_table(current, url))
+            console.print(_stats_table(current, workers, url))
         else:
             click.echo(f"no queues at {_safe(url)}", err=True)
 
     async def main(client: Any) -> None:
         await _known(client, url, wanted)
         if not watch:
-            show(await _read_stats(client, wanted))
+            await show(client)
             return
         if as_json or not console.is_terminal:
             while True:  # a log of snapshots, for pipes and files
-                show(await _read_stats(client, wanted))
+                await show(client)
                 await asyncio.sleep(interval)
         with Live(console=console, auto_refresh=False) as live:
             before: dict[str, QueueStats] = {}
             then = time.monotonic()
             while True:
                 current, now = await _read_stats(client, wanted), time.monotonic()
+                workers = await _read_workers(client, list(current))
                 rates = {
                     name: (s.total - before[name].total) / (now - then)
                     for name, s in current.items()
                     if name in before and now > then
                 }
-                live.update(_stats_table(current, url, rates), refresh=True)
+                live.update(_stats_table(current, workers, url, rates), refresh=True)
                 before, then = current, now
                 await asyncio.sleep(interval)
 
@@ -499,4 +563,7 @@ def purge(name: str, url: str, yes: bool) -> None:
 
 
 # commands of their own modules, registered on ``cli`` as they are imported
-from . import _cli_jobs  # noqa: E402, F401
+from . import (
+    _cli_jobs,  # noqa: F401
+    _cli_ops,  # noqa: F401
+)

@@ -31,6 +31,7 @@ from ._heartbeat import Heartbeat
 from ._job import Job
 from ._lifespan import Lifespan, lifespan_state, worker_state
 from ._link import QueueLink
+from ._logfields import event_fields, worker_fields
 from ._outcome import DoNotRetry, RetryAfter
 from ._poll import TRANSIENT
 from ._queue import RedisJobQueue
@@ -204,6 +205,11 @@ class Worker:
         return self._stopping
 
     @property
+    def _fields(self) -> dict[str, object]:
+        """The ``extra=`` of the worker's own log records."""
+        return worker_fields(self.id, [q.name for q in self._queues])
+
+    @property
     def _label(self) -> str:
         names = ", ".join(repr(q.name) for q in self._queues)
         return f"worker on queue{'s' if len(self._queues) > 1 else ''} {names}"
@@ -225,6 +231,7 @@ class Worker:
                 self._label,
                 len(self._running),
                 seconds,
+                extra=self._fields,
             )
             if self._waiting is not None:
                 self._waiting.cancel()
@@ -236,6 +243,7 @@ class Worker:
             "%s stopping at once: %d running jobs come back when their locks expire",
             self._label,
             len(self._running),
+            extra=self._fields,
         )
         if self._feed is not None:
             self._feed.cancel()
@@ -261,6 +269,7 @@ class Worker:
             self._concurrency,
             self._lock_ms,
             self._options.max_deliveries or "no limit",
+            extra=self._fields,
         )
         try:
             with self._signals(handle_signals):
@@ -274,6 +283,7 @@ class Worker:
                 self._label,
                 ", ".join(f"{self._counts[k]} {w}" for k, w in DONE.items() if self._counts[k])
                 or "no jobs",
+                extra=self._fields,
             )
 
     async def _run(self, links: list[QueueLink]) -> None:
@@ -315,7 +325,7 @@ class Worker:
                 loop.remove_signal_handler(sig)
 
     def _on_signal(self, sig: signal.Signals) -> None:
-        logger.info("%s received %s", self._label, sig.name)
+        logger.info("%s received %s", self._label, sig.name, extra=self._fields)
         self.stop()
 
     async def _take_jobs(self, tasks: anyio.abc.TaskGroup, links: list[QueueLink]) -> None:
@@ -438,14 +448,25 @@ class Worker:
 
     async def _emit(self, event: JobEvent) -> None:
         self._counts[event.kind] += 1
-        logger.debug("job %s of queue %r: %s", event.job.id, event.job.queue.name, event.kind)
+        logger.debug(
+            "job %s of queue %r: %s",
+            event.job.id,
+            event.job.queue.name,
+            event.kind,
+            extra=event_fields(event, self.id),
+        )
         for hook in self._hooks:
             try:
                 result = hook(event)
                 if inspect.isawaitable(result):
                     await result
             except Exception:
-                logger.exception("on_event raised for the %s of job %s", event.kind, event.job.id)
+                logger.exception(
+                    "on_event raised for the %s of job %s",
+                    event.kind,
+                    event.job.id,
+                    extra=event_fields(event, self.id),
+                )
 
     def __repr__(self) -> str:
         names = [q.name for q in self._queues]

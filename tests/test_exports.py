@@ -17,6 +17,7 @@ def test_all_is_exactly_the_public_surface() -> None:
         "JobNotFoundError",
         "JobQueueError",
         "JobStatus",
+        "JsonFormatter",
         "LockLostError",
         "QueueStats",
         "RedisJobQueue",
