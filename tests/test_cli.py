@@ -112,15 +112,16 @@ def test_stats_shows_each_state_in_a_table_and_as_json(url: str, queue_name: str
     run(_with_queue(url, queue_name, fill))
     assert stats_of(url, queue_name) == {
         "queue": queue_name, "ready": 2, "locked": 1, "delayed": 1, "dead": 0, "total": 4,
+        "workers": 0,
     }  # fmt: skip
     table = cli("stats", queue_name, url=url, env={"COLUMNS": "200"})
     assert table.returncode == 0, table.stderr
     header = next(line for line in table.stdout.splitlines() if "ready" in line)
     assert [w for w in header.split() if w.isalpha()] == [
-        "queue", "ready", "locked", "delayed", "dead", "total",
+        "queue", "ready", "locked", "delayed", "dead", "total", "workers",
     ]  # fmt: skip
     row = next(line for line in table.stdout.splitlines() if queue_name in line)
-    assert [int(w) for w in row.split() if w.isdigit()] == [2, 1, 1, 0, 4]
+    assert [int(w) for w in row.split() if w.isdigit()] == [2, 1, 1, 0, 4, 0]
 
 
 def test_stats_without_names_lists_every_queue(url: str, queue_name: str) -> None:
