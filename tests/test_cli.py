@@ -390,7 +390,8 @@ def test_stats_watch_in_a_terminal_ends_on_ctrl_c(url: str, queue_name: str) -> 
     watch = subprocess.Popen(
         [sys.executable, "-m", "aioredisjobqueue", "stats", queue_name, "--watch", "--url", url],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "FORCE_COLOR": "1", "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"},
+        env={**os.environ, "FORCE_COLOR": "1", "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1",
+             "COLUMNS": "200"},
     )  # fmt: skip
     assert watch.stdout is not None
     shown: list[str] = []

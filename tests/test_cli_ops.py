@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import HANDLERS, assert_one_line_error, cli, lines, run, wait_for
+from helpers import eventually_sync as wait_for
+from test_cli import HANDLERS, assert_one_line_error, cli, lines, run
 
 from aioredisjobqueue import RedisJobQueue
 from aioredisjobqueue.testing import RedisServer, free_port

@@ -86,5 +86,5 @@ def test_wordcount_service_counts_every_file_through_a_deploy(project_root: Path
     # worker 1 was stopped halfway, with SIGTERM, and said what its jobs did
     worker_1 = next(line for line in run.stdout.splitlines() if "worker 1:" in line)
     assert "completed" in worker_1
-    # the live view ran: a snapshot's row of the queue, with its five counts
-    assert re.search(r"^\W*wordcount\W+(\d+\W+){5}$", run.stdout, re.MULTILINE), run.stdout
+    # the live view ran: a snapshot's row of the queue, with its five counts and workers
+    assert re.search(r"^\W*wordcount\W+(\d+\W+){6}$", run.stdout, re.MULTILINE), run.stdout
