@@ -23,8 +23,10 @@ def job_fields(
     fields["delivery"] = job.deliveries
     if duration is not None:
         fields["duration"] = round(duration, 6)
+    if isinstance(error, BaseException):
+        error = f"{type(error).__qualname__}: {error}" if str(error) else type(error).__qualname__
     if error is not None:
-        fields["error"] = error if isinstance(error, str) else repr(error)
+        fields["error"] = error
     return fields
 
 

@@ -563,7 +563,4 @@ def purge(name: str, url: str, yes: bool) -> None:
 
 
 # commands of their own modules, registered on ``cli`` as they are imported
-from . import (
-    _cli_jobs,  # noqa: F401
-    _cli_ops,  # noqa: F401
-)
+from . import _cli_jobs, _cli_ops  # noqa: E402, F401

@@ -236,7 +236,7 @@ def test_json_logs_are_one_object_per_line_with_the_job_fields(
     retry = next(r for r in ours if r["level"] == "warning" and r.get("event") == "retry")
     assert retry["queue"] == queue_name
     assert retry["delivery"] == 1 and len(retry["job_id"]) == 24
-    assert retry["error"] == "ValueError('bad payload')"
+    assert retry["error"] == "ValueError: bad payload"
     assert retry["duration"] >= 0 and retry["retry_in"] >= 0
     assert "ValueError: bad payload" in retry["traceback"]
     complete = next(r for r in ours if r.get("event") == "complete")
