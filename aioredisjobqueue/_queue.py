@@ -16,6 +16,7 @@ from . import _args, _codec
 from ._batch import Batcher
 from ._client import DEFAULT_MAX_CONNECTIONS, client_for
 from ._errors import DuplicateJobError, LockLostError
+from ._eviction import EvictionCheck
 from ._heartbeat import WorkerInfo
 from ._job import Job
 from ._keys import QueueKeys, validate_queue_name
@@ -102,6 +103,8 @@ class RedisJobQueue:
         # the subscription holds a connection too: only where one is left for other calls
         self._waker = Waker(self._redis if pool_size >= 3 else None, self._keys.wake)
         self._done = DoneChannel(self._redis if pool_size >= 3 else None, self._keys.done)
+        # warns once if Redis may evict the queue's keys: at the first put or get
+        self._check_eviction = EvictionCheck(self._redis, self._name)
 
     @property
     def name(self) -> str:
@@ -174,6 +177,7 @@ class RedisJobQueue:
         delay_us = _args.delay_us(delay)
         text = self._encode(payload)
         job_id = _codec.id_of(text) if key is None else _codec.key_id(key)
+        await self._check_eviction()
         if not await self._put_batcher.submit((job_id, text, delay_us)):
             raise DuplicateJobError(queue_name=self._name, job_id=job_id)
         return job_id
@@ -213,6 +217,7 @@ class RedisJobQueue:
             batch.setdefault(job_id, (job_id, text, delay_us))
         if not batch:
             return []
+        await self._check_eviction()
         added = dict(zip(batch, await self._scripts.put(list(batch.values())), strict=True))
         result: list[str | None] = []
         for job_id in ids:
@@ -241,6 +246,7 @@ class RedisJobQueue:
         """
         _args.positive_int(count, "count")
         lock_ms = _args.lock_ms(lock_timeout)
+        await self._check_eviction()
         batcher = self._get_batchers.get(lock_ms)
         if batcher is None and len(self._get_batchers) < _GET_BATCHERS:
             batcher = self._get_batchers[lock_ms] = Batcher(

@@ -131,7 +131,8 @@ class Scripts:
         k = keys
         self._wake = k.wake
         self._done = k.done
-        self._put = _Script(client, pipe, "put", (k.waiting, k.payloads, k.marker))
+        put_keys = (k.waiting, k.payloads, k.marker, k.locked, k.dead, k.state, k.errors)
+        self._put = _Script(client, pipe, "put", put_keys)
         self._get = _Script(client, pipe, "get", (k.waiting, k.locked, k.payloads, k.state, k.dead))
         self._extend = _Script(client, pipe, "extend", (k.locked, k.state))
         self._release = _Script(

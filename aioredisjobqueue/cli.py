@@ -75,8 +75,21 @@ url_option = click.option(
 @click.option(
     "--url", help=f"Redis URL for every command [default: $REDIS_URL, else {DEFAULT_URL}]"
 )
-def cli(url: str | None) -> None:
+@click.pass_context
+def cli(ctx: click.Context, url: str | None) -> None:
     """An asyncio job queue on Redis: run workers and look into queues."""
+    if ctx.invoked_subcommand != "worker":  # the worker logs by its --log-level
+        handler = _WarningLines(logging.WARNING)
+        logging.getLogger("aioredisjobqueue").addHandler(handler)
+        ctx.call_on_close(lambda: logging.getLogger("aioredisjobqueue").removeHandler(handler))
+
+
+class _WarningLines(logging.Handler):
+    """The library's warnings (such as a Redis that may evict jobs) as one line each on
+    stderr: ``Warning: ...``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"Warning: {record.getMessage()}", err=True)
 
 
 # -- running commands ----------------------------------------------------------------
