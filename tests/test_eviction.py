@@ -185,13 +185,14 @@ async def test_a_put_after_payloads_were_evicted_starts_the_job_anew(
         await queue.put_many(["dead", "held"])
         dead = await queue.get()
         assert dead is not None and dead.payload == "dead"
-        await dead.release()
+        await dead.release(error="it failed")
         held = await queue.get(lock_timeout=60_000)
         assert held is not None and held.payload == "held"
         await queue.redis.delete(queue.keys.payloads)  # as an eviction does it
 
         assert await queue.put_many(["dead", "held"]) == [dead.id, held.id]
         assert await queue.stats() == QueueStats(ready=2, locked=0, delayed=0, dead=0)
+        assert not await queue.redis.hexists(queue.keys.errors, bytes.fromhex(dead.id))
         with pytest.raises(LockLostError):
             await held.complete()
         jobs = await queue.get_many(10)
