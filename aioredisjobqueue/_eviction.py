@@ -11,7 +11,7 @@ warning.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -21,35 +21,44 @@ __all__ = ["EvictionCheck", "check_eviction", "eviction_policy", "eviction_warni
 logger = logging.getLogger("aioredisjobqueue")
 
 SAFE_POLICY = "noeviction"
+# sends one command, such as ("CONFIG", "GET", NAME), and returns its reply
+Command = Callable[..., Awaitable[Any]]
 
 
-async def eviction_policy(redis: Any) -> str | None:
+async def eviction_policy(command: Command) -> str | None:
     """The server's ``maxmemory-policy``, or None if it will not tell.
 
+    ``command`` sends one command (the queue's pipe, or a client's ``execute_command``).
     Asks ``CONFIG GET``, then ``INFO memory``; an error reply to both (no permission, an
     unknown or renamed command) means None. Connection errors are raised.
     """
     try:
-        policy = _find(await redis.config_get("maxmemory-policy"), "maxmemory-policy")
+        policy = _find(await command("CONFIG", "GET", "maxmemory-policy"), "maxmemory-policy")
     except ResponseError:  # NoPermissionError too: CONFIG is refused by ACL or disabled
         policy = None
     if policy is None:
         try:
-            policy = _find(await redis.info("memory"), "maxmemory_policy")
+            policy = _find(await command("INFO", "memory"), "maxmemory_policy")
         except ResponseError:
             return None
     return policy
 
 
 def _find(reply: Any, name: str) -> str | None:
-    """The value of ``name`` in a reply: a mapping, or (from a cluster client) a mapping of
-    nodes to mappings, where a policy that evicts wins over ``noeviction``."""
+    """The value of ``name`` in a reply, parsed or raw: a mapping or a flat list of names
+    and values (CONFIG GET), the text of INFO, or (from a cluster client) a mapping of
+    nodes to such replies, where a policy that evicts wins over ``noeviction``."""
+    if isinstance(reply, bytes | str):  # INFO as the server sends it: "name:value" lines
+        lines = (line.partition(":") for line in _text(reply).splitlines())
+        reply = {key: value for key, sep, value in lines if sep}
+    elif isinstance(reply, list):
+        reply = dict(zip(reply[::2], reply[1::2], strict=True))
     if not isinstance(reply, Mapping):
         return None
     for key, value in reply.items():
         if _text(key) == name and isinstance(value, str | bytes):
             return str(_text(value))
-    found = [_find(value, name) for value in reply.values()]
+    found = [_find(value, name) for value in reply.values() if isinstance(value, Mapping)]
     policies = sorted({policy for policy in found if policy is not None})
     unsafe = [policy for policy in policies if policy != SAFE_POLICY]
     return (unsafe or policies)[0] if policies else None
@@ -70,9 +79,9 @@ def eviction_warning(policy: str | None, queue_name: str) -> str | None:
     )
 
 
-async def check_eviction(redis: Any, queue_name: str) -> None:
+async def check_eviction(command: Command, queue_name: str) -> None:
     """Warn on the ``aioredisjobqueue`` logger if the server may evict the queue's keys."""
-    message = eviction_warning(await eviction_policy(redis), queue_name)
+    message = eviction_warning(await eviction_policy(command), queue_name)
     if message is not None:
         logger.warning(message)
 
@@ -81,10 +90,10 @@ class EvictionCheck:
     """``check_eviction`` once: the first call asks the server, later ones return at once
     (a call that failed, by a connection error or a cancellation, leaves it to the next)."""
 
-    __slots__ = ("_done", "_queue_name", "_redis")
+    __slots__ = ("_command", "_done", "_queue_name")
 
-    def __init__(self, redis: Any, queue_name: str) -> None:
-        self._redis = redis
+    def __init__(self, command: Command, queue_name: str) -> None:
+        self._command = command
         self._queue_name = queue_name
         self._done = False
 
@@ -93,7 +102,7 @@ class EvictionCheck:
             return
         self._done = True  # concurrent first calls do not ask again
         try:
-            await check_eviction(self._redis, self._queue_name)
+            await check_eviction(self._command, self._queue_name)
         except BaseException:
             self._done = False
             raise

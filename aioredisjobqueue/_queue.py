@@ -104,7 +104,8 @@ class RedisJobQueue:
         self._waker = Waker(self._redis if pool_size >= 3 else None, self._keys.wake)
         self._done = DoneChannel(self._redis if pool_size >= 3 else None, self._keys.done)
         # warns once if Redis may evict the queue's keys: at the first put or get
-        self._check_eviction = EvictionCheck(self._redis, self._name)
+        command = self._redis.execute_command if self._pipe is None else self._pipe.execute
+        self._check_eviction = EvictionCheck(command, self._name)
 
     @property
     def name(self) -> str:

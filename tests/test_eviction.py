@@ -15,6 +15,7 @@ import redis
 from test_cli import cli
 
 from aioredisjobqueue import LockLostError, QueueStats, RedisJobQueue, job_id
+from aioredisjobqueue._eviction import _find
 from aioredisjobqueue.testing import RedisServer
 
 
@@ -106,6 +107,32 @@ def test_the_command_line_warns_in_one_line(evicting_server: RedisServer, queue_
     assert result.stdout.strip() == job_id({"n": 1})
     (line,) = result.stderr.splitlines()
     assert line.startswith("Warning: Redis has maxmemory-policy allkeys-lru")
+
+
+@pytest.mark.parametrize(
+    ("reply", "name", "policy"),
+    [
+        ({"maxmemory-policy": "allkeys-lru"}, "maxmemory-policy", "allkeys-lru"),
+        ([b"maxmemory-policy", b"noeviction"], "maxmemory-policy", "noeviction"),
+        (
+            b"# Memory\r\nused_memory:1\r\nmaxmemory_policy:volatile-ttl\r\n",
+            "maxmemory_policy",
+            "volatile-ttl",
+        ),
+        (
+            {"a:1": {"maxmemory_policy": "noeviction"}, "b:2": {"maxmemory_policy": "allkeys-lfu"}},
+            "maxmemory_policy",
+            "allkeys-lfu",
+        ),
+        ({"a:1": {"maxmemory_policy": "noeviction"}}, "maxmemory_policy", "noeviction"),
+        ({}, "maxmemory-policy", None),
+        (None, "maxmemory-policy", None),
+    ],
+)
+def test_the_policy_is_read_from_each_form_of_reply(
+    reply: object, name: str, policy: str | None
+) -> None:
+    assert _find(reply, name) == policy
 
 
 # -- healing what an eviction leaves -------------------------------------------------------
