@@ -12,8 +12,10 @@ from ._job import Job
 from ._jsonlog import JsonFormatter
 from ._lifespan import worker_state
 from ._outcome import DoNotRetry, RetryAfter
+from ._periodic import Periodic
 from ._queue import RedisJobQueue
 from ._records import DeadLetter, QueueStats, WaitingJob
+from ._registry import Task, Tasks
 from ._status import JobStatus
 from .worker import JobEvent, Worker
 
@@ -29,9 +31,12 @@ __all__ = [
     "JobStatus",
     "JsonFormatter",
     "LockLostError",
+    "Periodic",
     "QueueStats",
     "RedisJobQueue",
     "RetryAfter",
+    "Task",
+    "Tasks",
     "WaitingJob",
     "Worker",
     "WorkerInfo",

@@ -17,6 +17,7 @@ ajq:{NAME}:workers   zset  worker id -> time (µs) its heartbeat expires; live w
 ajq:{NAME}:worker:ID hash  what the worker ID reports of itself (host, pid, counts, …);
                      expires with its heartbeat
 ajq:{NAME}:done      pub/sub channel: jobs completed, dead-lettered or cancelled (ids)
+ajq:{NAME}:ticks     hash  periodic schedule name -> its last tick queued (µs since the epoch)
 """
 
 from __future__ import annotations
@@ -106,6 +107,11 @@ class QueueKeys:
     def wake(self) -> str:
         """The pub/sub channel on which the scripts announce jobs that are due now."""
         return self.prefix + "wake"
+
+    @property
+    def ticks(self) -> str:
+        """The last tick queued of each periodic schedule of the queue (``tick.lua``)."""
+        return self.prefix + "ticks"
 
     @property
     def workers(self) -> str:

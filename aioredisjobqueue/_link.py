@@ -8,14 +8,17 @@ insides without breaking the other.
     settle      complete(job, result), retry(job, delay, error), dead_letter(job, error),
                 give_back(job)
     hold        extend(job)
+    tick        put_tick(schedule, tick, payload), last_tick(schedule)
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from . import _codec
 from ._errors import LockLostError
 from ._poll import Poller
 from ._results import NO_RESULT
@@ -122,6 +125,20 @@ class QueueLink:
         """Give ``job`` back due now, its delivery not counted (its handler was stopped)."""
         if not await self._scripts.release(job.id, job.token, 0, 0, undo=True):
             raise LockLostError(queue_name=self.name, job_id=job.id, action="release")
+
+    # -- periodic jobs -------------------------------------------------------------------
+
+    async def put_tick(self, schedule: str, tick: datetime, payload: Any) -> bool:
+        """Queue ``payload`` as the job of ``schedule``'s ``tick``, unless that tick (or a
+        later one) was queued before: True if this call queued it."""
+        text = _codec.encode(payload)
+        tick_us = round(tick.timestamp() * 1_000_000)
+        return await self._scripts.tick(schedule, tick_us, _codec.id_of(text), text) == 1
+
+    async def last_tick(self, schedule: str) -> float | None:
+        """The Unix time of ``schedule``'s last tick queued, None if it never ran here."""
+        value = await self._queue.redis.hget(self._queue.keys.ticks, schedule)
+        return None if value is None else int(value) / 1_000_000
 
     # -- holding -------------------------------------------------------------------------
 

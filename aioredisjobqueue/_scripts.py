@@ -152,6 +152,7 @@ class Scripts:
         self._dead_letter = _Script(
             client, pipe, "dead_letter", (k.locked, k.state, k.dead, k.errors)
         )
+        self._tick = _Script(client, pipe, "tick", (k.ticks, k.waiting, k.payloads, k.marker))
 
     async def put(self, jobs: list[tuple[str, bytes, int]]) -> list[bool]:
         """Queue each (id, text, delay µs) not in the queue yet; True for each one queued."""
@@ -274,6 +275,11 @@ class Scripts:
         """(id, fields) of each live worker, soonest to expire first."""
         flat = await self._workers(self._keys.worker_prefix)
         return [(_text(worker), _pairs(fields)) for worker, fields in _records(flat, 2)]
+
+    async def tick(self, schedule: str, tick_us: int, job_id: str, text: bytes) -> int:
+        """Queue the job of a schedule's tick: 1 queued, 0 that tick (or a later one) was
+        queued before, 2 tick recorded but equal content still queued."""
+        return int(await self._tick(schedule, tick_us, _key(job_id), text, self._wake))
 
     async def purge(self) -> int:
         """Remove every job of the queue; how many there were."""

@@ -33,6 +33,7 @@ from ._lifespan import Lifespan, lifespan_state, worker_state
 from ._link import QueueLink
 from ._logfields import event_fields, worker_fields
 from ._outcome import DoNotRetry, RetryAfter
+from ._periodic import HasSchedules, Periodic, check_schedules, run_schedules
 from ._poll import TRANSIENT
 from ._queue import RedisJobQueue
 from ._renew import renew_locks
@@ -78,7 +79,9 @@ class Worker:
     With several queues, jobs are taken fairly: each fill of free slots starts at the next
     queue in turn and offers every queue its share. ``lifespan`` is a function returning an
     async context manager: it is entered before the first job and left after the last, and
-    handlers reach its value with ``worker_state()``.
+    handlers reach its value with ``worker_state()``. ``periodic`` schedules (``Periodic``,
+    and those of a ``Tasks`` handler) queue their jobs on each tick, once per tick across
+    every worker that has them.
 
     Jobs are taken under a ``lock_timeout`` ms lock, renewed every third of it while the
     handler runs. ``grace`` is how many seconds running handlers get to finish when the
@@ -107,6 +110,7 @@ class Worker:
         results: bool = False,
         result_ttl: float | None = None,
         lifespan: Lifespan | None = None,
+        periodic: Sequence[Periodic] = (),
         on_event: EventHook | Sequence[EventHook] | None = None,
         heartbeat: float = 2.0,
     ) -> None:
@@ -146,6 +150,10 @@ class Worker:
             else _args.positive_seconds(result_ttl, "result_ttl"),
         )
         self._lifespan = lifespan
+        own: list[Periodic] = (
+            self._handler.periodic if isinstance(self._handler, HasSchedules) else []
+        )
+        self._schedules = check_schedules([*periodic, *own], [q.name for q in self._queues])
         self._hooks: tuple[EventHook, ...] = tuple(hooks)
         self._counts: Counter[str] = Counter()
         self._running: set[Running] = set()
@@ -291,6 +299,10 @@ class Worker:
             tasks.start_soon(renew_locks, lambda: self._running, self._lock_ms)
             tasks.start_soon(self._warn_of_unknown, links)  # beside the first take, not before
             tasks.start_soon(self._heartbeat.run)
+            by_name = {link.name: link for link in links}
+            tasks.start_soon(
+                run_schedules, self._schedules, lambda p: by_name.get(p.queue or "", links[0])
+            )
             await self._take_jobs(tasks, links)
             await self._stop_handlers()
             tasks.cancel_scope.cancel()  # the renewer; every handler has ended
