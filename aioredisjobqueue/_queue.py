@@ -486,15 +486,14 @@ class RedisJobQueue:
 
         Returns at once if a result is kept and the job is not queued again. Waits on the
         queue's done channel, not by polling, for at most ``timeout`` seconds (None: no
-        limit), then raises ``TimeoutError``. Raises ``JobNotFoundError`` if the job is not
-        in the queue and no result of it is kept (never put, completed without a result,
-        result expired, cancelled: also while waiting), ``DeadJobError`` (with its ``error``)
-        if it is or becomes a dead letter.
+        limit; 0: look once), then raises ``TimeoutError``. Raises ``JobNotFoundError`` if
+        the job is not in the queue and no result of it is kept (never put, completed
+        without a result, result expired, cancelled: also while waiting), ``DeadJobError``
+        (with its ``error``) if it is or becomes a dead letter.
         """
         job_id = _args.job_id(job_id, "job_id")
         seconds = None if timeout is None else _args.seconds(timeout, "timeout")
-        async with asyncio.timeout(seconds):
-            return await self._done.wait_result(self._scripts, self._name, job_id)
+        return await self._done.wait_result(self._scripts, self._name, job_id, seconds)
 
     def __repr__(self) -> str:
         return f"RedisJobQueue({self._name!r})"

@@ -105,9 +105,13 @@ class DoneChannel:
         self.subscribing = hasattr(client, "pubsub")
 
     @contextlib.asynccontextmanager
-    async def watch(self, job_id: str) -> AsyncIterator[Watch]:
+    async def watch(self, job_id: str, deadline: float | None = None) -> AsyncIterator[Watch]:
         """Watch the announcements of ``job_id`` (hex); look at the job only after entering,
-        so that nothing announced meanwhile is missed."""
+        so that nothing announced meanwhile is missed.
+
+        Waits for the subscription until ``deadline`` (event loop time) at most; a look made
+        before it is up is followed by another once it is (every watch is told then).
+        """
         key = bytes.fromhex(job_id)
         watch = Watch(self)
         self._watches.setdefault(key, set()).add(watch)
@@ -118,8 +122,10 @@ class DoneChannel:
             self._task = asyncio.get_running_loop().create_task(self._listen(self._subscribed))
         try:
             if self.subscribing:
-                await self._subscribed.wait()
-            watch.forget()  # what was announced so far, the first look sees anyway
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(deadline):
+                        await self._subscribed.wait()
+                        watch.forget()  # what was announced so far, the first look sees
             yield watch
         finally:
             watchers = self._watches[key]
@@ -132,10 +138,15 @@ class DoneChannel:
                 self._stopping.add(task)
                 task.add_done_callback(self._stopping.discard)
 
-    async def wait_result(self, scripts: Scripts, queue_name: str, job_id: str) -> Any:
+    async def wait_result(
+        self, scripts: Scripts, queue_name: str, job_id: str, seconds: float | None
+    ) -> Any:
         """Wait for the result of ``job_id`` (see ``RedisJobQueue.result``): look, and look
-        again each time the job is announced."""
-        async with self.watch(job_id) as watch:
+        again each time the job is announced, until ``seconds`` have passed (None: no
+        limit). It looks at least once, so ``seconds=0`` returns a result that is there."""
+        loop = asyncio.get_running_loop()
+        deadline = None if seconds is None else loop.time() + seconds
+        async with self.watch(job_id, deadline) as watch:
             while True:
                 reply = await scripts.result(job_id)
                 if reply is None:
@@ -146,7 +157,10 @@ class DoneChannel:
                 if kind == "dead":
                     error = None if reply[1] is None else _text(reply[1])
                     raise DeadJobError(queue_name=queue_name, job_id=job_id, error=error)
-                await watch.wait()
+                if deadline is not None and loop.time() >= deadline:
+                    raise TimeoutError(f"no result of job {job_id} within {seconds:g} s")
+                async with asyncio.timeout_at(deadline):
+                    await watch.wait()
 
     async def aclose(self) -> None:
         """Stop the subscription and wait until it has stopped."""

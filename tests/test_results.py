@@ -166,3 +166,11 @@ async def test_a_result_awaited_while_a_worker_completes_the_job(real_queue: Red
         await run
     status = await real_queue.status(put)
     assert status is not None and (status.state, status.deliveries) == ("completed", 1)
+
+
+async def test_a_zero_timeout_looks_once(queue: RedisJobQueue) -> None:
+    put = await queue.put("quick")
+    with pytest.raises(TimeoutError):
+        await queue.result(put, timeout=0)
+    await (await take(queue)).complete(result="there")
+    assert await queue.result(put, timeout=0) == "there"
