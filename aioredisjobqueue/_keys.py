@@ -51,6 +51,13 @@ def validate_queue_name(name: object) -> str:
             f"queue_name must be at most {MAX_QUEUE_NAME} characters, "
             f"got {len(name)}: {name[:40]!r}..."
         )
+    try:
+        name.encode()
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"queue_name must be Unicode text, got {name[:40]!r} with the lone surrogate "
+            f"{exc.object[exc.start : exc.end]!r} (UTF-8 has no bytes for it)"
+        ) from None
     if "{" in name or "}" in name:
         raise ValueError(
             f"queue_name must not contain '{{' or '}}' (they delimit its hash tag), got {name!r}"

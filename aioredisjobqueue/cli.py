@@ -36,9 +36,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from . import __version__, _args
+from . import __version__, _args, _codec
 from ._client import client_for
 from ._errors import DuplicateJobError
+from ._handler import check_handler
 from ._http import Route
 from ._jsonlog import JsonFormatter
 from ._keys import MARKER_PATTERN, QueueKeys, queue_name_of_marker, validate_queue_name
@@ -311,7 +312,12 @@ def worker(
     second one stops at once.
     """
     names = _queue_names(queue_names)
-    function: Handler = _import(handler, "MODULE:FUNCTION")
+    try:
+        function: Handler = check_handler(_import(handler, "MODULE:FUNCTION"))
+        _args.lock_ms(lock_timeout, "--lock-timeout")
+    except (TypeError, ValueError) as exc:
+        hint = "--lock-timeout" if str(exc).startswith("--") else "MODULE:FUNCTION"
+        raise click.BadParameter(str(exc), param_hint=hint) from None
     make_lifespan = None if lifespan is None else _import(lifespan, "--lifespan")
     if make_lifespan is not None and not callable(make_lifespan):
         raise click.BadParameter(f"{lifespan!r} is not callable", param_hint="--lifespan")
@@ -486,10 +492,11 @@ def _until_stopped(
 def put(name: str, payload: str, url: str, delay: float, key: str | None) -> None:
     """Put the job JSON in the queue NAME and print its id."""
     queue_name = _name(name)
+    value = _json_argument(payload)
     try:
-        value = json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="JSON") from None
+        _args.delay_us(delay, "--delay")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--delay") from None
 
     async def main(client: Any) -> str:
         try:
@@ -501,6 +508,24 @@ def put(name: str, payload: str, url: str, delay: float, key: str | None) -> Non
             raise click.BadParameter(str(exc), param_hint=hint) from None
 
     click.echo(_run(url, main))
+
+
+def _json_argument(text: str, hint: str = "JSON") -> Any:
+    """The JSON value ``text`` holds, ready to queue; a ``BadParameter`` if there is none."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint=hint) from None
+    except RecursionError:
+        raise click.BadParameter("not valid JSON: nested too deeply", param_hint=hint) from None
+    except ValueError as exc:  # a number of more digits than Python reads
+        reason = str(exc).split(";")[0]
+        raise click.BadParameter(f"not valid JSON: {reason}", param_hint=hint) from None
+    try:
+        _codec.encode(value)  # a lone surrogate ("\\ud800" in the text) cannot be queued
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+    return value
 
 
 def _queue_command(name: str, url: str, action: Callable[[RedisJobQueue], Awaitable[T]]) -> T:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import redis
 from conftest import MakeQueue
+from test_cli import assert_one_line_error, cli
 
-from aioredisjobqueue import RedisJobQueue
+from aioredisjobqueue import RedisJobQueue, Worker
+from aioredisjobqueue.testing import RedisServer
 
 
 async def _snapshot(queue: RedisJobQueue) -> dict[str, Any]:
@@ -35,6 +40,7 @@ async def _snapshot(queue: RedisJobQueue) -> dict[str, Any]:
         ("a{b", ValueError, r"must not contain '\{' or '\}'.*'a\{b'"),
         ("a}b", ValueError, r"'a\}b'"),
         (42, TypeError, "queue_name must be a str, got 42"),
+        ("a\ud800b", ValueError, r"queue_name must be Unicode text, .*lone surrogate '\\ud800'"),
     ],
 )
 def test_bad_queue_names_are_refused(name: Any, error: type[Exception], message: str) -> None:
@@ -61,12 +67,22 @@ def test_bad_queue_options_are_refused(kwargs: dict[str, Any], message: str) -> 
         RedisJobQueue("q", **kwargs)
 
 
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 BAD_PAYLOADS = [
     ({1, 2}, TypeError, "not JSON-serializable"),
     (b"bytes", TypeError, "not JSON-serializable"),
     (object(), TypeError, "not JSON-serializable"),
     ({"n": math.nan}, ValueError, "cannot be represented as JSON"),
     ("x" * 2000, ValueError, "payload is 2002 bytes as JSON, over max_payload_bytes=1000"),
+    (["ok", {"k": "a\ud800"}], ValueError, r"payload .* lone surrogate '\\ud800'"),
+    ({1: "a", "1": "b"}, ValueError, r"payload .*keys 1 and '1' of one object"),
+    (_nested(5000), ValueError, "payload cannot be represented as JSON: nested too deeply"),
 ]
 
 
@@ -95,6 +111,9 @@ BAD_NUMBERS: list[tuple[str, Any, type[Exception], str]] = [
     ("lock_timeout", math.nan, ValueError, "lock_timeout must be finite, got nan"),
     ("lock_timeout", "1000", TypeError, "lock_timeout must be a number, got '1000'"),
     ("lock_timeout", True, TypeError, "lock_timeout must be a number, got True"),
+    ("lock_timeout", 10**400, ValueError, "lock_timeout must be at most 315360000000 millis"),
+    ("lock_timeout", 1e303, ValueError, r"lock_timeout must be at most .* got 1e\+303"),
+    ("lock_timeout", -(10**400), ValueError, "lock_timeout must be a positive number"),
 ]
 
 
@@ -125,6 +144,8 @@ async def test_bad_lock_timeouts_are_refused_and_change_nothing(
         (-1, ValueError, "delay must be >= 0 seconds, got -1"),
         (math.inf, ValueError, "delay must be finite, got inf"),
         ("5", TypeError, "delay must be a number, got '5'"),
+        (10**400, ValueError, "delay must be at most 315360000 seconds .* int of 1329 bits"),
+        (1e303, ValueError, r"delay must be at most 315360000 seconds .* got 1e\+303"),
     ],
 )
 async def test_bad_delays_are_refused_and_change_nothing(
@@ -169,3 +190,55 @@ async def test_bad_counts_are_refused(queue: RedisJobQueue) -> None:
         await queue.get_many(2.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="limit must be >= 1, got 0"):
         await queue.dead_letters(limit=0)
+
+
+async def test_a_lone_surrogate_names_the_payload_index(queue: RedisJobQueue) -> None:
+    before = await _snapshot(queue)
+    with pytest.raises(ValueError, match=r"^payloads\[2\]: .*lone surrogate '\\ud800'"):
+        await queue.put_many(["a", "b", {"text": "\ud800"}, "d"])
+    assert await _snapshot(queue) == before
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"grace": 10**400}, {"retry_delay": 1e303}, {"timeout": 10**400}, {"lock_timeout": 1e303}],
+)
+def test_huge_worker_durations_are_refused(kwargs: dict[str, Any]) -> None:
+    async def handler(job: Any) -> None:
+        pass
+
+    (name,) = kwargs
+    with pytest.raises(ValueError, match=f"^{name} must be at most"):
+        Worker(RedisJobQueue("q"), handler, **kwargs)
+
+
+@pytest.mark.parametrize("handler", [os.system, print, functools.partial(print), dict])
+def test_a_handler_that_is_not_async_is_refused(handler: Any) -> None:
+    with pytest.raises(TypeError, match="handler must be an async function taking a Job"):
+        Worker(RedisJobQueue("q"), handler)
+
+
+# -- on the command line: one line, exit status 2, nothing queued -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["put", "{name}", "[" * 5000], "not valid JSON: nested too deeply"),
+        (["put", "{name}", "1" * 5000], "not valid JSON: Exceeds the limit (4300 digits)"),
+        (["put", "{name}", '["\\ud800"]'], "lone surrogate"),
+        (["put", "{name}", "1", "--delay", "1e308"], "--delay must be at most 315360000"),
+        (["worker", "os:system", "-q", "{name}"], "handler must be an async function"),
+        (
+            ["worker", "asyncio:sleep", "-q", "{name}", "--lock-timeout", "1e308"],
+            "--lock-timeout must be at most",
+        ),
+    ],
+)
+def test_bad_input_on_the_command_line_is_one_line_and_exit_2(
+    redis_server: RedisServer, queue_name: str, args: list[str], text: str
+) -> None:
+    result = cli(*(a.replace("{name}", queue_name) for a in args), url=redis_server.url)
+    assert_one_line_error(result, 2, text)
+    keys = redis.Redis(port=redis_server.port).keys(f"ajq:{{{queue_name}}}:*")
+    assert keys == []
