@@ -103,11 +103,7 @@ class Task(Generic[P, R]):
         """
         if not isinstance(queue, RedisJobQueue):
             raise TypeError(f"{self.name}.put(): queue must be a RedisJobQueue, got {queue!r}")
-        payload = self.payload(*args, **kwargs)
-        if self._key is not None:
-            put: Any = queue.put  # key= comes with chosen keys in RedisJobQueue.put
-            return str(await put(payload, delay=self._delay, key=self._key))
-        return await queue.put(payload, delay=self._delay)
+        return await queue.put(self.payload(*args, **kwargs), delay=self._delay, key=self._key)
 
     def with_options(self, *, delay: float = 0.0, key: str | None = None) -> Task[P, R]:
         """This task, queued by ``put`` after ``delay`` seconds, or under ``key`` (the job's

@@ -175,3 +175,28 @@ async def test_per_task_retry_delay(make_queue: MakeQueue, monkeypatch: pytest.M
         await eventually(lambda: worker.counts.get("retry") == 1)
     (retry,) = [e for e in events if e.kind == "retry"]
     assert retry.retry_in == 20.0  # the task's 40 s at the middle draw, not the worker's 0
+
+
+async def test_a_tasks_return_value_is_its_result(make_queue: MakeQueue) -> None:
+    queue = make_queue()
+    tasks = Tasks()
+
+    @tasks.task(result_ttl=60)
+    async def add(a: int, b: int) -> int:
+        return a + b
+
+    @tasks.task
+    async def unjsonable() -> object:
+        return {1, 2}
+
+    job = await add.put(queue, a=2, b=3)
+    bad = await unjsonable.put(queue)
+    keyed = await add.with_options(key="request-7").put(queue, a=2, b=3)
+    assert keyed == job_id(None, key="request-7") and keyed != job
+    worker = Worker(queue, tasks, retry_delay=0, retry_max_delay=0)
+    async with running(worker):
+        assert await queue.result(job, timeout=30) == 5  # awaited while the worker runs
+        assert await queue.result(keyed, timeout=30) == 5
+        await eventually(lambda: worker.counts.get("dead") == 1)
+    (letter,) = await queue.dead_letters()
+    assert letter.id == bad and "JSON" in (letter.error or "")
