@@ -1,14 +1,103 @@
-"""The redis.asyncio client of a queue: the caller's, or one on a pool of the queue's own."""
+"""The redis.asyncio client of a queue: the caller's, or one the queue makes for one Redis
+node, a Redis Cluster, or a primary found through Sentinel.
+
+URLs: ``redis://`` and ``rediss://`` name one node (or, with ``cluster=True``, any node of
+a cluster); ``redis+cluster://host:port[,host:port…]`` a cluster;
+``redis+sentinel://[user:password@]host:port[,host:port…]/SERVICE[/DB]`` the primary of
+``SERVICE`` as the sentinels name it (``rediss+…`` for TLS to the data nodes).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 
-__all__ = ["DEFAULT_MAX_CONNECTIONS", "client_for"]
+from ._sentinel import SentinelPool, sentinel_client
+
+__all__ = ["DEFAULT_MAX_CONNECTIONS", "Client", "client_for", "close_client"]
 
 DEFAULT_MAX_CONNECTIONS = 32
+
+# Connection settings of every client the queue makes.
+_CONNECTION: dict[str, Any] = {
+    # no socket timeout: redis-py's send timeout can swallow a cancellation on Python
+    # 3.11; TCP keepalive and health checks find dead connections instead
+    "socket_timeout": None,
+    "socket_connect_timeout": 5.0,
+    "socket_keepalive": True,
+    "health_check_interval": 30,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A queue's client: ``kind`` is ``"node"``, ``"cluster"`` or ``"sentinel"``."""
+
+    redis: Any
+    owned: bool
+    kind: str
+
+
+def _kind_of(redis: Any) -> str:
+    if isinstance(redis, RedisCluster):
+        return "cluster"
+    pool = getattr(redis, "connection_pool", None)
+    return "sentinel" if hasattr(pool, "service_name") else "node"
+
+
+def _hosts(netloc: str, url: str) -> tuple[str | None, str | None, list[tuple[str, int]]]:
+    """(user, password, [(host, port), …]) of a URL's ``user:password@h:p,h:p`` part."""
+    auth, _, hostlist = netloc.rpartition("@")
+    user, _, password = auth.partition(":") if auth else ("", "", "")
+    hosts: list[tuple[str, int]] = []
+    for item in hostlist.split(","):
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"url must name host:port pairs, got {url!r}")
+        hosts.append((host.strip("[]"), int(port)))
+    return unquote(user) or None, unquote(password) or None, hosts
+
+
+def _cluster(url: str, max_connections: int) -> RedisCluster:
+    scheme, netloc = url.split("://", 1)[0], urlsplit(url).netloc
+    if scheme.endswith("+cluster"):
+        user, password, hosts = _hosts(netloc, url)
+        from redis.asyncio.cluster import ClusterNode
+
+        return RedisCluster(
+            startup_nodes=[ClusterNode(h, p) for h, p in hosts],
+            username=user,
+            password=password,
+            ssl=scheme.startswith("rediss"),
+            max_connections=max_connections,
+            **_CONNECTION,
+        )
+    return RedisCluster.from_url(url, max_connections=max_connections, **_CONNECTION)
+
+
+def _sentinel(url: str, max_connections: int) -> Redis:
+    parts = urlsplit(url)
+    user, password, hosts = _hosts(parts.netloc, url)
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ValueError(
+            f"url must be redis+sentinel://host:port[,host:port]/SERVICE[/DB], got {url!r}"
+        )
+    return sentinel_client(
+        hosts,
+        unquote(path[0]),
+        db=int(path[1]) if len(path) == 2 else 0,
+        username=user,
+        password=password,
+        ssl=parts.scheme.startswith("rediss"),
+        max_connections=max_connections,
+        connection=_CONNECTION,
+    )
 
 
 def client_for(
@@ -19,37 +108,76 @@ def client_for(
     url: str | None,
     redis: Any | None,
     max_connections: int,
-) -> tuple[Any, bool]:
-    """Return (client, whether the queue owns it) for one way of reaching Redis.
+    cluster: bool = False,
+    sentinels: Sequence[tuple[str, int]] | None = None,
+    service_name: str | None = None,
+) -> Client:
+    """The client for one way of reaching Redis.
 
     Raises ``ValueError`` when more than one way is given, or a bad URL.
     """
     hosts = (("redis_host", redis_host), ("redis_port", redis_port), ("redis_db", redis_db))
-    given = [n for n, v in (("url", url), ("redis", redis), *hosts) if v is not None]
-    if (url is not None or redis is not None) and len(given) > 1:
+    ways = (("url", url), ("redis", redis), ("sentinels", sentinels), *hosts)
+    given = [n for n, v in ways if v is not None]
+    if (url is not None or redis is not None or sentinels is not None) and len(given) > 1:
         raise ValueError(f"give one way to reach Redis, got {', '.join(given)}")
-    if redis is not None:
-        return redis, False
-    pool_kwargs: dict[str, Any] = {
-        "max_connections": max_connections,
-        # wait for a free connection as long as it takes: every wait is cancellable
-        "timeout": None,
-        # no socket timeout: redis-py's send timeout can swallow a cancellation on Python
-        # 3.11; TCP keepalive and health checks find dead connections instead
-        "socket_timeout": None,
-        "socket_connect_timeout": 5.0,
-        "socket_keepalive": True,
-        "health_check_interval": 30,
-    }
-    if url is not None:
-        if not isinstance(url, str) or not url:
-            raise ValueError(f"url must be a redis:// or rediss:// URL, got {url!r}")
-        pool = BlockingConnectionPool.from_url(url, **pool_kwargs)
-    else:
-        pool = BlockingConnectionPool(
-            host=redis_host if redis_host is not None else "localhost",
-            port=redis_port if redis_port is not None else 6379,
-            db=redis_db if redis_db is not None else 0,
-            **pool_kwargs,
+    if (sentinels is None) != (service_name is None):
+        raise ValueError(
+            f"sentinels and service_name go together, got sentinels={sentinels!r}, "
+            f"service_name={service_name!r}"
         )
-    return Redis(connection_pool=pool), True
+    if redis is not None:
+        return Client(redis, False, _kind_of(redis))
+    if sentinels is not None:
+        assert service_name is not None
+        hosts_given = [(str(h), int(p)) for h, p in sentinels]
+        client = sentinel_client(
+            hosts_given,
+            service_name,
+            db=redis_db or 0,
+            max_connections=max_connections,
+            connection=_CONNECTION,
+        )
+        return Client(client, True, "sentinel")
+    if url is not None:
+        if not isinstance(url, str) or "://" not in url:
+            raise ValueError(f"url must be a redis://, rediss:// or redis+… URL, got {url!r}")
+        scheme = url.split("://", 1)[0].lower()
+        if scheme in ("redis+sentinel", "rediss+sentinel"):
+            return Client(_sentinel(url, max_connections), True, "sentinel")
+        if cluster or scheme in ("redis+cluster", "rediss+cluster"):
+            return Client(_cluster(url, max_connections), True, "cluster")
+        if scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"url must be a redis://, rediss:// or redis+… URL, got {url!r}")
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=None, **_CONNECTION
+        )
+        return Client(Redis(connection_pool=pool), True, "node")
+    if cluster:
+        nodes = RedisCluster(
+            host=redis_host or "localhost",
+            port=redis_port or 6379,
+            max_connections=max_connections,
+            **_CONNECTION,
+        )
+        return Client(nodes, True, "cluster")
+    pool = BlockingConnectionPool(
+        host=redis_host if redis_host is not None else "localhost",
+        port=redis_port if redis_port is not None else 6379,
+        db=redis_db if redis_db is not None else 0,
+        max_connections=max_connections,
+        # wait for a free connection as long as it takes: every wait is cancellable
+        timeout=None,
+        **_CONNECTION,
+    )
+    return Client(Redis(connection_pool=pool), True, "node")
+
+
+async def close_client(redis: Any) -> None:
+    """Close a client the queue (or the command line) made, with its pool and watch."""
+    await redis.aclose()
+    pool: Any = getattr(redis, "connection_pool", None)
+    if isinstance(pool, SentinelPool):
+        await pool.aclose()  # its watch too
+    elif pool is not None:
+        await pool.disconnect()

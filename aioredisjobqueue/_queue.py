@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from . import _args, _codec
 from ._batch import Batcher
-from ._client import DEFAULT_MAX_CONNECTIONS, client_for
+from ._client import DEFAULT_MAX_CONNECTIONS, client_for, close_client
 from ._errors import DuplicateJobError, LockLostError
 from ._eviction import EvictionCheck
 from ._heartbeat import WorkerInfo
@@ -45,7 +45,11 @@ class RedisJobQueue:
 
     Connect by ``url`` (``redis://``, ``rediss://``, with ``user:password@``), by
     ``redis_host``/``redis_port``/``redis_db``, or hand over a ``redis.asyncio.Redis`` (or
-    ``RedisCluster``) as ``redis``, which the queue then never closes. A queue that made its
+    ``RedisCluster``) as ``redis``, which the queue then never closes. ``cluster=True`` (or a
+    ``redis+cluster://host:port`` URL) reaches a Redis Cluster through any of its nodes;
+    ``sentinels=[(host, port), …]`` with ``service_name`` (or a
+    ``redis+sentinel://host:port,host:port/SERVICE/DB`` URL) the primary Sentinel names,
+    following it through failovers. A queue that made its
     own client keeps all its calls on one ``BlockingConnectionPool`` of ``max_connections``
     and closes it in ``aclose()`` or at the end of ``async with``.
 
@@ -64,6 +68,9 @@ class RedisJobQueue:
         redis_db: int | None = None,
         url: str | None = None,
         redis: Redis | Any | None = None,
+        cluster: bool = False,
+        sentinels: Sequence[tuple[str, int]] | None = None,
+        service_name: str | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_deliveries: int | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
@@ -76,20 +83,32 @@ class RedisJobQueue:
         )
         self._max_payload_bytes = _args.positive_int(max_payload_bytes, "max_payload_bytes")
         self._result_ttl_ms = ttl_ms(result_ttl, "result_ttl")
-        self._redis, self._owns_client = client_for(
+        if not isinstance(cluster, bool):
+            raise TypeError(f"cluster must be a bool, got {cluster!r}")
+        self._client = client_for(
             redis_host=redis_host,
             redis_port=redis_port,
             redis_db=redis_db,
             url=url,
             redis=redis,
             max_connections=max_connections,
+            cluster=cluster,
+            sentinels=sentinels,
+            service_name=service_name,
         )
+        self._redis, self._owns_client = self._client.redis, self._client.owned
         self._keys = QueueKeys(self._name)
         pool_size = getattr(getattr(self._redis, "connection_pool", None), "max_connections", 0)
+        if self._client.kind == "cluster":
+            # a pool per node, each of max_connections: the subscription has its own
+            pool_size = max_connections
         # the queue's own pool: its script calls share one pipelined connection of it (never
-        # the pool's only one, which calls on ``queue.redis`` need too)
+        # the pool's only one, which calls on ``queue.redis`` need too); a cluster client
+        # routes each call to its slot's node itself
         self._pipe = (
-            Pipe(self._redis.connection_pool) if self._owns_client and pool_size >= 2 else None
+            Pipe(self._redis.connection_pool)
+            if self._owns_client and self._client.kind != "cluster" and pool_size >= 2
+            else None
         )
         self._scripts = Scripts(self._redis, self._keys, self._pipe)
         self._put_batcher: Batcher[tuple[str, bytes, int], bool] = Batcher(
@@ -138,8 +157,7 @@ class RedisJobQueue:
         if self._pipe is not None:
             await self._pipe.aclose()
         if self._owns_client:
-            await self._redis.aclose()
-            await self._redis.connection_pool.disconnect()
+            await close_client(self._redis)
 
     async def __aenter__(self) -> Self:
         return self

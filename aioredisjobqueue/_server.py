@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -34,7 +35,8 @@ class RedisServer:
     without one it makes a temporary directory at ``start()`` and removes it at
     ``stop()``. Persistence is off unless ``appendonly`` is true (AOF with ``appendfsync
     always``): then data survives ``restart()``, and ``stop()`` then ``start()`` too when
-    you gave the directory. The port stays the same across restarts.
+    you gave the directory. The port stays the same across restarts. ``args`` are more
+    command-line options for the server (``["--cluster-enabled", "yes"]``, say).
     ``with RedisServer() as server:`` starts it and stops it at the end.
 
     Raises ``RuntimeError`` when ``redis-server`` is not on the PATH, and from ``start()``
@@ -42,7 +44,12 @@ class RedisServer:
     """
 
     def __init__(
-        self, directory: str | os.PathLike[str] | None = None, *, appendonly: bool = False
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        *,
+        appendonly: bool = False,
+        args: Sequence[str] = (),
+        port: int | None = None,
     ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
@@ -51,7 +58,8 @@ class RedisServer:
             )
         self.binary = binary
         self.appendonly = appendonly
-        self.port = free_port()
+        self.args = tuple(args)
+        self.port = free_port() if port is None else port
         self._given = None if directory is None else Path(directory)
         self._directory = self._given
         self._process: subprocess.Popen[bytes] | None = None
@@ -80,16 +88,7 @@ class RedisServer:
         else:
             self._directory.mkdir(parents=True, exist_ok=True)
         log = self._directory / "redis.log"
-        args = [
-            self.binary,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self._directory),
-            "--logfile", str(log),
-            "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "always",
-        ]  # fmt: skip
+        args = self._command(self._directory, log)
         # its own session: a Ctrl-C meant for the program that started it does not stop it
         # before that program is done with it
         self._process = process = subprocess.Popen(
@@ -103,6 +102,20 @@ class RedisServer:
                 return
             time.sleep(0.02)
         self._fail(f"redis-server did not answer PING within {_START_WITHIN:g} s", log)
+
+    def _command(self, directory: Path, log: Path) -> list[str]:
+        """The server's command line."""
+        return [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(directory),
+            "--logfile", str(log),
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", "always",
+            *self.args,
+        ]  # fmt: skip
 
     def _answers_ping(self) -> bool:
         try:
@@ -140,6 +153,14 @@ class RedisServer:
         if self._given is None and self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = None
+
+    def kill(self) -> None:
+        """End the process at once with SIGKILL, as a crash would; ``start()`` brings it back
+        on the same port and directory."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
 
     def restart(self) -> None:
         """Stop and start again on the same port and directory (data stays with AOF)."""

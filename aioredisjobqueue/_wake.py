@@ -14,6 +14,7 @@ import asyncio
 import logging
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -92,6 +93,9 @@ class Waker:
     async def _listen(self) -> None:
         failures = 0
         while True:
+            if isinstance(self._client, RedisCluster):
+                # its pub/sub routes by the slot map, which the client loads at first use
+                await self._client.initialize()
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)

@@ -10,7 +10,9 @@
     aioredisjobqueue purge NAME --yes
     aioredisjobqueue status NAME ID | cancel NAME ID | result NAME ID   (in _cli_jobs.py)
 
-Every command takes ``--url``, by default ``$REDIS_URL``, then ``redis://localhost:6379/0``.
+Every command takes ``--url``, by default ``$REDIS_URL``, then ``redis://localhost:6379/0``:
+``redis+cluster://host:port`` (or ``--cluster`` before the command) for a Redis Cluster,
+``redis+sentinel://host:port,host:port/SERVICE/DB`` for the primary Sentinel names.
 Errors are one line on stderr and a non-zero exit status: 1 for what Redis or the queue
 answered (an unknown queue, a duplicate job, no Redis), 2 for bad arguments.
 """
@@ -31,13 +33,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import click
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import MovedError, RedisError, ResponseError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from . import __version__, _args, _codec
-from ._client import client_for
+from ._client import client_for, close_client
 from ._errors import DuplicateJobError
 from ._handler import check_handler
 from ._http import Route
@@ -55,13 +57,17 @@ T = TypeVar("T")
 
 
 def _resolve_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
-    """--url of the command, else --url before it, else $REDIS_URL, else the default."""
-    if value:
-        return value
-    parent = ctx.find_root().params.get("url")
-    if isinstance(parent, str) and parent:
-        return parent
-    return os.environ.get("REDIS_URL") or DEFAULT_URL
+    """--url of the command, else --url before it, else $REDIS_URL, else the default;
+    with --cluster before the command, a redis:// URL names a cluster node."""
+    root = ctx.find_root().params
+    parent = root.get("url")
+    if not value:
+        value = parent if isinstance(parent, str) and parent else None
+    url = value or os.environ.get("REDIS_URL") or DEFAULT_URL
+    if root.get("cluster") and url.split("://", 1)[0] in ("redis", "rediss"):
+        scheme, rest = url.split("://", 1)
+        url = f"{scheme}+cluster://{rest.split('/', 1)[0]}"
+    return url
 
 
 url_option = click.option(
@@ -76,8 +82,13 @@ url_option = click.option(
 @click.option(
     "--url", help=f"Redis URL for every command [default: $REDIS_URL, else {DEFAULT_URL}]"
 )
+@click.option(
+    "--cluster",
+    is_flag=True,
+    help="The URL names a node of a Redis Cluster (as a redis+cluster:// URL does).",
+)
 @click.pass_context
-def cli(ctx: click.Context, url: str | None) -> None:
+def cli(ctx: click.Context, url: str | None, cluster: bool) -> None:
     """An asyncio job queue on Redis: run workers and look into queues."""
     if ctx.invoked_subcommand != "worker":  # the worker logs by its --log-level
         handler = _WarningLines(logging.WARNING)
@@ -99,9 +110,9 @@ class _WarningLines(logging.Handler):
 def _run(url: str, main: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     """Run ``main(client)`` on a client for ``url``; turn Redis failures into one line."""
     try:
-        client, _ = client_for(
+        client = client_for(
             redis_host=None, redis_port=None, redis_db=None, url=url, redis=None, max_connections=8
-        )
+        ).redis
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--url") from None
 
@@ -109,13 +120,17 @@ def _run(url: str, main: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         try:
             return await main(client)
         finally:
-            await client.aclose()
-            await client.connection_pool.disconnect()
+            await close_client(client)
 
     try:
         return asyncio.run(with_client())
     except TRANSIENT as exc:
         raise click.ClickException(f"cannot reach Redis at {_safe(url)}: {exc}") from None
+    except MovedError as exc:
+        raise click.ClickException(
+            f"Redis at {_safe(url)} is a cluster node (MOVED {exc}): pass --cluster before "
+            "the command, or use a redis+cluster:// URL"
+        ) from None
     except ResponseError as exc:
         raise click.ClickException(f"Redis at {_safe(url)} answered: {exc}") from None
     except RedisError as exc:

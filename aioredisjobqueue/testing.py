@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import _args
 from ._queue import QueueStats, RedisJobQueue
 from ._server import RedisServer, free_port
+from ._server_cluster import RedisClusterServer
+from ._server_sentinel import RedisSentinelGroup
 from .worker import Handler, JobEvent, Worker
 
 if TYPE_CHECKING:
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DrainResult",
     "QueueFactory",
+    "RedisClusterServer",
+    "RedisSentinelGroup",
     "RedisServer",
     "drain",
     "fake_queue",

@@ -35,6 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seed of the chaos test's random choices (default: a new one, printed)",
     )
 
+pytest_plugins = ["deployments"]
+
 
 @pytest.fixture(scope="session")
 def redis_server(jobqueue_redis_server: RedisServer) -> RedisServer:

@@ -1,0 +1,181 @@
+"""The queue on a real 3-primary Redis Cluster, reached through any one node."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+from redis.asyncio.cluster import RedisCluster
+
+from aioredisjobqueue import Job, RedisJobQueue, Worker
+from aioredisjobqueue.testing import RedisClusterServer
+
+pytestmark = pytest.mark.real_redis
+
+
+def names_on_every_primary(cluster: RedisClusterServer) -> list[str]:
+    """Queue names whose keys live on each primary, one per primary."""
+    found: dict[int, str] = {}
+    primaries = {n.port for n in cluster.primaries()}
+    while set(found) != primaries:
+        name = f"c-{uuid.uuid4().hex[:8]}"
+        found.setdefault(cluster.node_of(f"ajq:{{{name}}}:waiting").port, name)
+    return list(found.values())
+
+
+def count_empty_looks(queue: RedisJobQueue) -> list[int]:
+    """Count the queue object's get_many calls that found nothing: [count]."""
+    looks = [0]
+    get_many = queue.get_many
+
+    async def counted(count: int, *, lock_timeout: float = 1000) -> list[Job]:
+        jobs = await get_many(count, lock_timeout=lock_timeout)
+        looks[0] += not jobs
+        return jobs
+
+    queue.get_many = counted  # type: ignore[method-assign]
+    return looks
+
+
+async def asleep(looks: list[int]) -> None:
+    """Wait until a consumer looked and then stopped looking for half a second: it sleeps
+    its long poll interval, so from now on only a wake-up makes it look again."""
+    await until(lambda: looks[0] >= 1)
+    seen = -1
+    while seen != looks[0]:
+        seen = looks[0]
+        await asyncio.sleep(0.5)
+
+
+async def until(condition: object, within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_every_call_works_whatever_node_the_url_names(
+    redis_cluster: RedisClusterServer,
+) -> None:
+    names = names_on_every_primary(redis_cluster)
+    for node in redis_cluster.primaries():
+        for name in names:
+            async with RedisJobQueue(name, url=node.url, cluster=True, max_deliveries=1) as queue:
+                assert await queue.put({"a": 1}) is not None
+                assert (await queue.put_many([{"b": 2}, {"b": 3}]))[0] is not None
+                assert [w.payload for w in await queue.peek(3)] == [{"a": 1}, {"b": 2}, {"b": 3}]
+                first = await queue.get(lock_timeout=10_000)
+                assert first is not None and first.payload == {"a": 1}
+                await first.extend(20_000)
+                await first.complete()
+                rest = await queue.get_many(2, lock_timeout=10_000)
+                assert [j.payload for j in rest] == [{"b": 2}, {"b": 3}]
+                await rest[0].release()  # max_deliveries=1: dead
+                assert (await queue.stats()).dead == 1
+                assert [d.payload for d in await queue.dead_letters()] == [{"b": 2}]
+                assert await queue.requeue_dead() == 1
+                assert await queue.purge() == 2
+                assert (await queue.stats()).total == 0
+
+
+async def test_idle_consumers_are_woken_on_a_cluster(redis_cluster: RedisClusterServer) -> None:
+    """A consumer polling every 60 s still takes a new job at once: wake-ups reach it."""
+    for name in names_on_every_primary(redis_cluster):
+        async with RedisJobQueue(name, url=redis_cluster.url, cluster=True) as queue:
+            taken: list[Job] = []
+
+            async def consume(q: RedisJobQueue = queue, into: list[Job] = taken) -> None:
+                async for job in q.consume(10_000, min_interval=60, max_interval=60):
+                    into.append(job)
+                    await job.complete()
+
+            looks = count_empty_looks(queue)
+            task = asyncio.create_task(consume())
+            # the consumer found nothing and sleeps for 60 s: only a wake-up brings the job
+            await asleep(looks)
+            await queue.put("wake up")
+            await until(lambda taken=taken: len(taken) == 1)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+
+async def test_a_cluster_client_given_as_redis_gets_wake_ups(
+    redis_cluster: RedisClusterServer,
+) -> None:
+    client = RedisCluster.from_url(redis_cluster.url)
+    try:
+        queue = RedisJobQueue(f"c-{uuid.uuid4().hex[:8]}", redis=client)
+        taken: list[Job] = []
+
+        async def consume() -> None:
+            async for job in queue.consume(10_000, min_interval=60, max_interval=60):
+                taken.append(job)
+
+        looks = count_empty_looks(queue)
+        task = asyncio.create_task(consume())
+        await asleep(looks)
+        await queue.put("wake up")
+        await until(lambda: len(taken) == 1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await queue.aclose()
+        assert await client.ping()  # the queue does not close a client it was given
+    finally:
+        await client.aclose()
+
+
+async def test_a_worker_drains_queues_on_every_primary(redis_cluster: RedisClusterServer) -> None:
+    url = redis_cluster.url.replace("redis://", "redis+cluster://").removesuffix("/0")
+    for name in names_on_every_primary(redis_cluster):
+        async with RedisJobQueue(name, url=url) as queue:
+            await queue.put_many(range(50))
+            done: list[int] = []
+
+            async def handle(job: Job, done: list[int] = done) -> None:
+                done.append(job.payload)
+
+            worker = Worker(queue, handle, concurrency=5)
+            task = asyncio.create_task(worker.run())
+            await until(lambda done=done: len(done) == 50)
+            worker.stop()
+            await task
+            assert sorted(done) == list(range(50))
+            assert (await queue.stats()).total == 0
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aioredisjobqueue", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_command_line_reaches_queues_of_every_primary(
+    redis_cluster: RedisClusterServer,
+) -> None:
+    names = names_on_every_primary(redis_cluster)
+    url = redis_cluster.url
+    for name in names:
+        done = cli("--cluster", "--url", url, "put", name, json.dumps({"q": name}))
+        assert done.returncode == 0, done.stderr
+    listed = cli("--cluster", "--url", url, "stats", "--json")
+    assert listed.returncode == 0, listed.stderr
+    queues = {json.loads(line)["queue"] for line in listed.stdout.splitlines()}
+    assert set(names) <= queues
+    # without --cluster, a queue on another node is one clear line
+    other = next(n for n in names if redis_cluster.node_of(f"ajq:{{{n}}}:waiting").port
+                 != redis_cluster.nodes[0].port)  # fmt: skip
+    refused = cli("--url", redis_cluster.nodes[0].url, "peek", other)
+    assert refused.returncode == 1
+    assert "is a cluster node" in refused.stderr and "--cluster" in refused.stderr
+    for name in names:
+        assert cli("--cluster", "--url", url, "purge", name, "--yes").returncode == 0

@@ -1,0 +1,166 @@
+"""The queue on a real Sentinel group: 1 primary, 1 replica, 3 sentinels."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from aioredisjobqueue import Job, RedisJobQueue, Worker
+from aioredisjobqueue.testing import RedisSentinelGroup
+
+pytestmark = pytest.mark.real_redis
+
+
+async def until(condition: object, within: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aioredisjobqueue", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def name() -> str:
+    return f"s-{uuid.uuid4().hex[:8]}"
+
+
+async def test_the_url_and_the_sentinels_argument_reach_the_primary(
+    redis_sentinel: RedisSentinelGroup,
+) -> None:
+    queue_name = name()
+    async with RedisJobQueue(queue_name, url=redis_sentinel.url) as by_url:
+        await by_url.put({"via": "url"})
+    async with RedisJobQueue(
+        queue_name, sentinels=redis_sentinel.addresses, service_name="mymaster"
+    ) as by_list:
+        job = await by_list.get()
+        assert job is not None and job.payload == {"via": "url"}
+        await job.complete()
+        info = await by_list.redis.info("server")
+        assert info["tcp_port"] == redis_sentinel.master_port()
+    done = await asyncio.to_thread(cli, "--url", redis_sentinel.url, "stats", queue_name)
+    assert done.returncode == 0, done.stderr
+
+
+def test_sentinels_and_service_name_go_together() -> None:
+    with pytest.raises(ValueError, match="sentinels and service_name go together"):
+        RedisJobQueue("q", sentinels=[("127.0.0.1", 26379)])
+    with pytest.raises(ValueError, match=r"redis\+sentinel://host:port"):
+        RedisJobQueue("q", url="redis+sentinel://127.0.0.1:26379")
+
+
+async def test_consumers_and_workers_ride_through_a_failover_and_write_to_the_new_primary(
+    redis_sentinel: RedisSentinelGroup,
+) -> None:
+    """SENTINEL FAILOVER while a Worker and a consume() loop drain and a producer puts:
+    both loops keep going, and after the switch no connection writes to the old primary."""
+    queue_name = name()
+    done: set[int] = set()
+    acknowledged: set[int] = set()
+    async with RedisJobQueue(queue_name, url=redis_sentinel.url) as queue:
+
+        async def handle(job: Job) -> None:
+            done.add(job.payload)
+
+        async def consume() -> None:
+            async for job in queue.consume(5_000):
+                done.add(job.payload)
+                # a complete whose connection dropped: the job comes back
+                with contextlib.suppress(Exception):
+                    await job.complete()
+
+        async def produce() -> None:
+            for n in range(100_000):
+                try:
+                    await queue.put(n)
+                    acknowledged.add(n)
+                except Exception:  # outcome unknown while the primary moves: not counted
+                    pass
+                await asyncio.sleep(0.002)
+
+        worker = Worker(queue, handle, concurrency=4, lock_timeout=5_000)
+        tasks = [asyncio.create_task(c) for c in (worker.run(), consume(), produce())]
+        await until(lambda: len(done) > 100)
+        old = redis_sentinel.master_port()
+        new = await asyncio.to_thread(redis_sentinel.failover)
+        assert new != old
+        moved_at = len(acknowledged)
+        await until(lambda: len(acknowledged) > moved_at + 200)
+        tasks[2].cancel()
+        await until(lambda: acknowledged <= done or all(t.done() for t in tasks[:2]), 60)
+        assert not any(t.done() for t in tasks[:2]), [t for t in tasks[:2] if t.done()]
+        worker.stop()
+        tasks[1].cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        lost = acknowledged - done
+        print(f"failover: {len(acknowledged)} acknowledged puts, {len(lost)} lost")
+        assert queue.redis.connection_pool.switches == 1  # the watch saw the switch
+        await asyncio.to_thread(redis_sentinel.wait_settled)
+
+
+async def test_no_acknowledged_put_is_lost_when_the_primary_hangs(
+    redis_sentinel: RedisSentinelGroup,
+) -> None:
+    """DEBUG SLEEP on the primary: the sentinels promote the replica; when the old primary
+    wakes it still takes itself for the primary, but no connection of the queue's writes
+    to it any more, so every acknowledged put is on the new primary."""
+    queue_name = name()
+    acknowledged: set[int] = set()
+    counter = iter(range(10**9))
+    old = redis_sentinel.master_port()
+    async with RedisJobQueue(queue_name, url=redis_sentinel.url) as queue:
+
+        async def produce() -> None:
+            while True:
+                n = next(counter)
+                try:
+                    await queue.put(n)
+                    acknowledged.add(n)
+                except Exception:  # not acknowledged: its outcome is unknown
+                    await asyncio.sleep(0.01)
+
+        producers = [asyncio.create_task(produce()) for _ in range(20)]
+        try:
+            await hang_the_primary(redis_sentinel, old, acknowledged)
+        finally:
+            for task in producers:
+                task.cancel()
+            await asyncio.gather(*producers, return_exceptions=True)
+        await asyncio.to_thread(redis_sentinel.wait_settled)
+        queued = {w.payload for w in await queue.peek(len(acknowledged) + 100)}
+        lost = acknowledged - queued
+        print(f"primary hung: {len(acknowledged)} acknowledged puts, {len(lost)} lost")
+        assert not lost
+        assert queue.redis.connection_pool.switches == 1
+        await queue.purge()
+
+
+async def hang_the_primary(group: RedisSentinelGroup, old: int, acknowledged: set[int]) -> None:
+    """DEBUG SLEEP 4 on the primary while puts go on, until the old primary is awake again
+    and more puts were acknowledged after that."""
+    await until(lambda: len(acknowledged) > 500)
+    sleeper = asyncio.create_task(
+        asyncio.to_thread(
+            subprocess.run,
+            ["redis-cli", "-p", str(old), "debug", "sleep", "4"],
+            capture_output=True,
+            check=True,
+        )
+    )
+    await until(lambda: group.master_port() != old)
+    await sleeper  # the old primary is awake again
+    at_wake = len(acknowledged)
+    await until(lambda: len(acknowledged) > at_wake + 500)
