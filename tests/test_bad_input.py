@@ -59,7 +59,7 @@ def test_a_name_of_200_characters_is_fine() -> None:
         ({"max_payload_bytes": -5}, "max_payload_bytes must be >= 1, got -5"),
         ({"max_connections": 0}, "max_connections must be >= 1, got 0"),
         ({"url": "redis://x", "redis_host": "y"}, "one way to reach Redis, got url, redis_host"),
-        ({"url": ""}, "url must be a redis:// or rediss:// URL, got ''"),
+        ({"url": ""}, r"url must be a redis://, rediss:// or redis\+… URL, got ''"),
     ],
 )
 def test_bad_queue_options_are_refused(kwargs: dict[str, Any], message: str) -> None:
