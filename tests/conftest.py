@@ -35,6 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seed of the chaos test's random choices (default: a new one, printed)",
     )
 
+
 pytest_plugins = ["deployments"]
 
 
