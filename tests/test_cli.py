@@ -452,7 +452,8 @@ def test_jobs_of_a_killed_worker_come_back_when_their_locks_expire(
     url: str, queue_name: str, handlers: Path, start_worker: Any
 ) -> None:
     run(_with_queue(url, queue_name, lambda q: q.put_many(["x", "y"])))
-    killed = start_worker(queue_name, "--lock-timeout", "1000", sleep=3600)
+    # long enough that the locks still hold when stats looks, on a loaded machine too
+    killed = start_worker(queue_name, "--lock-timeout", "4000", sleep=3600)
     eventually_sync(lambda: len(lines(handlers / "started")) == 2)
     killed.kill()  # SIGKILL: no chance to give anything back
     killed.wait()
