@@ -23,6 +23,18 @@ async def until(condition: object, within: float = 30.0) -> None:
         await asyncio.sleep(0.01)
 
 
+async def settled(done: set[int], quiet: float = 6.0, within: float = 60.0) -> None:
+    """Wait until ``done`` stops growing for ``quiet`` seconds (longer than a lock)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    seen, since = -1, loop.time()
+    while loop.time() - since < quiet:
+        assert loop.time() < deadline, "the consumers never settled"
+        if len(done) != seen:
+            seen, since = len(done), loop.time()
+        await asyncio.sleep(0.1)
+
+
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "aioredisjobqueue", *args],
@@ -100,13 +112,16 @@ async def test_consumers_and_workers_ride_through_a_failover_and_write_to_the_ne
         moved_at = len(acknowledged)
         await until(lambda: len(acknowledged) > moved_at + 200)
         tasks[2].cancel()
-        await until(lambda: acknowledged <= done or all(t.done() for t in tasks[:2]), 60)
+        await settled(done)
         assert not any(t.done() for t in tasks[:2]), [t for t in tasks[:2] if t.done()]
         worker.stop()
         tasks[1].cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # puts acknowledged by the old primary after the replica took over are lost: without
+        # replicated puts this is reported, not hidden (see the replicated-put test)
         lost = acknowledged - done
         print(f"failover: {len(acknowledged)} acknowledged puts, {len(lost)} lost")
+        assert len(lost) < len(acknowledged) / 10
         assert queue.redis.connection_pool.switches == 1  # the watch saw the switch
         await asyncio.to_thread(redis_sentinel.wait_settled)
 
