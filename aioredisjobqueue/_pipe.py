@@ -91,7 +91,11 @@ class Pipe:
         try:
             while True:
                 try:
-                    reply: Any = await conn.read_response(disconnect_on_error=False)
+                    # raw bytes even on a pool made with decode_responses (a URL may say
+                    # so): job ids are 12 raw bytes
+                    reply: Any = await conn.read_response(
+                        disable_decoding=True, disconnect_on_error=False
+                    )
                 except ResponseError as exc:
                     reply = exc
                 future, orphan = self._waiting.popleft()

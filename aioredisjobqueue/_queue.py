@@ -51,7 +51,8 @@ class RedisJobQueue:
     ``redis+sentinel://host:port,host:port/SERVICE/DB`` URL) the primary Sentinel names,
     following it through failovers. A queue that made its
     own client keeps all its calls on one ``BlockingConnectionPool`` of ``max_connections``
-    and closes it in ``aclose()`` or at the end of ``async with``.
+    and closes it in ``aclose()`` or at the end of ``async with``. A client made with
+    ``decode_responses=True`` works too: the queue reads its own replies undecoded.
 
     ``max_deliveries`` (default: no limit) moves a job taken that many times without being
     completed to the dead letters. ``max_payload_bytes`` bounds a payload's JSON text (and a

@@ -15,6 +15,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from redis.client import NEVER_DECODE
 from redis.exceptions import NoScriptError
 
 from ._keys import QueueKeys
@@ -65,6 +66,11 @@ def _pairs(flat: list[Any]) -> dict[str, str]:
     return {_text(field): _text(value) for field, value in _records(flat, 2)}
 
 
+# Replies as the server sends them, whatever the client's ``decode_responses``: job ids are
+# 12 raw bytes, which no text encoding can be trusted to decode (redis-py's own DUMP uses it).
+_RAW: dict[str, Any] = {NEVER_DECODE: True}
+
+
 class _Script:
     """One script bound to its keys, run on the queue's pipe or, without one, its client."""
 
@@ -81,11 +87,12 @@ class _Script:
         (only on the pipe: a client drops the connection and the reply with it)."""
         pipe = self._pipe
         if pipe is None:
+            client = self._client
             try:
-                return await self._client.evalsha(*self._head, *args)
+                return await client.execute_command("EVALSHA", *self._head, *args, **_RAW)
             except NoScriptError:
-                await self._client.script_load(self._source)
-                return await self._client.evalsha(*self._head, *args)
+                await client.script_load(self._source)
+                return await client.execute_command("EVALSHA", *self._head, *args, **_RAW)
         try:
             return await pipe.execute("EVALSHA", *self._head, *args, orphan=orphan)
         except NoScriptError:
