@@ -12,6 +12,7 @@ from ._job import Job
 from ._jsonlog import JsonFormatter
 from ._lifespan import worker_state
 from ._outcome import DoNotRetry, RetryAfter
+from ._payloads import DataclassCodec, JsonCodec, PayloadCodec, PydanticCodec
 from ._periodic import Periodic
 from ._queue import RedisJobQueue
 from ._records import DeadLetter, QueueStats, WaitingJob
@@ -20,6 +21,7 @@ from ._status import JobStatus
 from .worker import JobEvent, Worker
 
 __all__ = [
+    "DataclassCodec",
     "DeadJobError",
     "DeadLetter",
     "DoNotRetry",
@@ -29,9 +31,12 @@ __all__ = [
     "JobNotFoundError",
     "JobQueueError",
     "JobStatus",
+    "JsonCodec",
     "JsonFormatter",
     "LockLostError",
+    "PayloadCodec",
     "Periodic",
+    "PydanticCodec",
     "QueueStats",
     "RedisJobQueue",
     "RetryAfter",

@@ -21,7 +21,7 @@ import hashlib
 import json
 from typing import Any
 
-__all__ = ["decode", "encode", "id_of", "job_id", "key_id"]
+__all__ = ["decode", "encode", "encode_bounded", "id_of", "job_id", "key_id"]
 
 MAX_KEY_CHARS = 1000
 
@@ -69,6 +69,19 @@ def encode(payload: Any) -> bytes:
             f"payload cannot be represented as JSON: it holds a lone surrogate {bad!r} "
             "(a str that is no Unicode text, which UTF-8 cannot encode)"
         ) from None
+
+
+def encode_bounded(value: Any, max_bytes: int, what: str = "payload") -> bytes:
+    """``encode(value)``, with errors that call it ``what``, and ``ValueError`` for a text
+    over ``max_bytes`` (the queue's ``max_payload_bytes``)."""
+    try:
+        text = encode(value)
+    except (TypeError, ValueError) as exc:
+        error = TypeError if isinstance(exc, TypeError) else ValueError
+        raise error(str(exc).replace("payload", what, 1)) from None
+    if len(text) > max_bytes:
+        raise ValueError(f"{what} is {len(text)} bytes as JSON, over max_payload_bytes={max_bytes}")
+    return text
 
 
 def _canonical(text: str, payload: Any) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
+from ._payloads import P
 from ._results import NO_RESULT
 
 if TYPE_CHECKING:
@@ -11,31 +12,45 @@ if TYPE_CHECKING:
 
 __all__ = ["Job"]
 
+_UNREAD: Any = object()
 
-class Job:
-    """A job taken from a queue under a lock.
 
-    ``payload`` is the JSON value that was put (object keys as strings, sorted), so
-    ``job_id(job.payload) == job.id``; ``get()`` returns it too, as in python-redisjobqueue.
-    ``deliveries`` is 1 on the first get and grows by one each time the job is taken again
-    after its lock expired or it was released.
+class Job(Generic[P]):
+    """A job taken from a queue under a lock; ``Job[P]`` on a ``RedisJobQueue[P]``.
+
+    ``payload`` is the payload that was put, as the queue's codec reads it from the stored
+    JSON: on a plain queue the JSON value (object keys as strings, sorted), so
+    ``job_id(job.payload) == job.id`` for a job put without a key; on a queue with a
+    ``payload_type`` or ``codec`` an instance of that type, read on first access (a stored
+    value the codec refuses raises there, so a Worker retries it as a failure). ``data`` is
+    the stored JSON value itself. ``get()`` returns the payload too, as in
+    python-redisjobqueue. ``deliveries`` is 1 on the first get and grows by one each time
+    the job is taken again after its lock expired or it was released.
     The lock is held by this object's token: ``complete``, ``extend`` and ``release``
     raise ``LockLostError`` once another consumer has taken the job.
     """
 
-    __slots__ = ("_queue", "_token", "deliveries", "id", "payload")
+    __slots__ = ("_payload", "_queue", "_token", "data", "deliveries", "id")
 
     def __init__(
-        self, queue: RedisJobQueue, job_id: str, payload: Any, deliveries: int, token: str
+        self, queue: RedisJobQueue[P], job_id: str, data: Any, deliveries: int, token: str
     ) -> None:
         self._queue = queue
         self.id = job_id
-        self.payload = payload
+        self.data = data
+        self._payload: P = _UNREAD
         self.deliveries = deliveries
         self._token = token
 
     @property
-    def queue(self) -> RedisJobQueue:
+    def payload(self) -> P:
+        """The payload, as the queue's codec reads it from ``data`` (once)."""
+        if self._payload is _UNREAD:
+            self._payload = self._queue.codec.from_json(self.data)
+        return self._payload
+
+    @property
+    def queue(self) -> RedisJobQueue[P]:
         """The queue the job was taken from."""
         return self._queue
 
@@ -44,7 +59,7 @@ class Job:
         """The lock token this job was taken under (its fencing token)."""
         return self._token
 
-    def get(self) -> Any:
+    def get(self) -> P:
         """Return the payload."""
         return self.payload
 
@@ -81,5 +96,5 @@ class Job:
     def __repr__(self) -> str:
         return (
             f"Job(queue={self._queue.name!r}, id={self.id!r}, "
-            f"deliveries={self.deliveries}, payload={self.payload!r})"
+            f"deliveries={self.deliveries}, data={self.data!r})"
         )

@@ -8,7 +8,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Generic, Self
 
 from redis.asyncio import Redis
 
@@ -21,6 +21,7 @@ from ._heartbeat import WorkerInfo
 from ._job import Job
 from ._keys import QueueKeys, validate_queue_name
 from ._link import QueueLink
+from ._payloads import P, PayloadCodec, resolve_codec
 from ._pipe import Pipe
 from ._poll import TRANSIENT, Poller
 from ._records import DeadLetter, QueueStats, WaitingJob
@@ -40,8 +41,12 @@ _BATCH_ITEMS = 256
 _GET_BATCHERS = 16
 
 
-class RedisJobQueue:
+class RedisJobQueue(Generic[P]):
     """A queue of unique JSON jobs on Redis, taken under locks that expire by themselves.
+
+    Payloads are JSON values (``RedisJobQueue[Any]``), or instances of a type ``P`` stored
+    as JSON by a ``codec`` (a ``PayloadCodec``), or by the one ``payload_type`` picks (for a
+    dataclass or a pydantic model): ``RedisJobQueue[P]``, whose jobs are ``Job[P]``.
 
     Connect by ``url`` (``redis://``, ``rediss://``, with ``user:password@``), by
     ``redis_host``/``redis_port``/``redis_db``, or hand over a ``redis.asyncio.Redis`` (or
@@ -51,8 +56,7 @@ class RedisJobQueue:
     ``redis+sentinel://host:port,host:port/SERVICE/DB`` URL) the primary Sentinel names,
     following it through failovers. A queue that made its
     own client keeps all its calls on one ``BlockingConnectionPool`` of ``max_connections``
-    and closes it in ``aclose()`` or at the end of ``async with``. A client made with
-    ``decode_responses=True`` works too: the queue reads its own replies undecoded.
+    and closes it in ``aclose()`` or at the end of ``async with``.
 
     ``max_deliveries`` (default: no limit) moves a job taken that many times without being
     completed to the dead letters. ``max_payload_bytes`` bounds a payload's JSON text (and a
@@ -76,8 +80,11 @@ class RedisJobQueue:
         max_deliveries: int | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         result_ttl: float = DEFAULT_RESULT_TTL,
+        payload_type: type[P] | None = None,
+        codec: PayloadCodec[P] | None = None,
     ) -> None:
         self._name = validate_queue_name(queue_name)
+        self._codec: PayloadCodec[P] = resolve_codec(payload_type, codec)
         _args.positive_int(max_connections, "max_connections")
         self._max_deliveries = (
             0 if max_deliveries is None else _args.positive_int(max_deliveries, "max_deliveries")
@@ -138,6 +145,11 @@ class RedisJobQueue:
         return self._redis
 
     @property
+    def codec(self) -> PayloadCodec[P]:
+        """The codec between payloads and the JSON values stored for them."""
+        return self._codec
+
+    @property
     def keys(self) -> QueueKeys:
         """The Redis key names of this queue."""
         return self._keys
@@ -173,20 +185,10 @@ class RedisJobQueue:
 
     # -- producing -------------------------------------------------------------------
 
-    def _encode(self, payload: Any, what: str = "payload") -> bytes:
-        try:
-            text = _codec.encode(payload)
-        except (TypeError, ValueError) as exc:
-            error = TypeError if isinstance(exc, TypeError) else ValueError
-            raise error(str(exc).replace("payload", what, 1)) from None
-        if len(text) > self._max_payload_bytes:
-            raise ValueError(
-                f"{what} is {len(text)} bytes as JSON, over max_payload_bytes="
-                f"{self._max_payload_bytes}"
-            )
-        return text
+    def _encode(self, value: Any, what: str = "payload") -> bytes:
+        return _codec.encode_bounded(value, self._max_payload_bytes, what)
 
-    async def put(self, payload: Any, *, delay: float = 0.0, key: str | None = None) -> str:
+    async def put(self, payload: P, *, delay: float = 0.0, key: str | None = None) -> str:
         """Queue ``payload``; due after ``delay`` seconds. Return the job id.
 
         The id is the payload's content id, or with ``key`` (an idempotency key, a request
@@ -195,7 +197,7 @@ class RedisJobQueue:
         ``ValueError`` for a payload JSON cannot represent or that is too large, or a bad key.
         """
         delay_us = _args.delay_us(delay)
-        text = self._encode(payload)
+        text = self._encode(self._codec.to_json(payload))
         job_id = _codec.id_of(text) if key is None else _codec.key_id(key)
         await self._check_eviction()
         if not await self._put_batcher.submit((job_id, text, delay_us)):
@@ -204,7 +206,7 @@ class RedisJobQueue:
 
     async def put_many(
         self,
-        payloads: Iterable[Any],
+        payloads: Iterable[P],
         *,
         delay: float = 0.0,
         keys: Iterable[str | None] | None = None,
@@ -228,7 +230,7 @@ class RedisJobQueue:
         batch: dict[str, tuple[str, bytes, int]] = {}
         for index, (payload, key) in enumerate(zip(payloads, chosen, strict=True)):
             try:
-                text = self._encode(payload)
+                text = self._encode(self._codec.to_json(payload))
             except (TypeError, ValueError) as exc:
                 error = TypeError if isinstance(exc, TypeError) else ValueError
                 raise error(f"payloads[{index}]: {exc}") from None
@@ -250,7 +252,7 @@ class RedisJobQueue:
 
     # -- consuming -------------------------------------------------------------------
 
-    async def get(self, lock_timeout: float = 1000) -> Job | None:
+    async def get(self, lock_timeout: float = 1000) -> Job[P] | None:
         """Take the next due job, locked for ``lock_timeout`` ms; None at once if none is due.
 
         The lock expires by the Redis server's clock; the job is then due again for any
@@ -259,7 +261,7 @@ class RedisJobQueue:
         jobs = await self.get_many(1, lock_timeout=lock_timeout)
         return jobs[0] if jobs else None
 
-    async def get_many(self, count: int, *, lock_timeout: float = 1000) -> list[Job]:
+    async def get_many(self, count: int, *, lock_timeout: float = 1000) -> list[Job[P]]:
         """Take up to ``count`` due jobs, oldest-due first, in one round trip.
 
         Each is locked for ``lock_timeout`` ms. Returns an empty list at once if none is due.
@@ -312,7 +314,7 @@ class RedisJobQueue:
                 await self._scripts.release(d.id, d.token, 0, 0, undo=True)
 
     async def complete(
-        self, job: Job, *, result: Any = NO_RESULT, result_ttl: float | None = None
+        self, job: Job[P], *, result: Any = NO_RESULT, result_ttl: float | None = None
     ) -> None:
         """Remove ``job`` for good. Raises ``LockLostError`` if another consumer holds it now.
 
@@ -327,13 +329,13 @@ class RedisJobQueue:
         if not await self._complete_batcher.submit(done):
             raise LockLostError(queue_name=self._name, job_id=job.id, action="complete")
 
-    async def extend(self, job: Job, *, lock_timeout: float) -> None:
+    async def extend(self, job: Job[P], *, lock_timeout: float) -> None:
         """Hold ``job`` for ``lock_timeout`` ms from now; ``LockLostError`` if it was taken."""
         lock_ms = _args.lock_ms(lock_timeout)
         if not await self._scripts.extend(job.id, job.token, lock_ms):
             raise LockLostError(queue_name=self._name, job_id=job.id, action="extend")
 
-    async def release(self, job: Job, *, delay: float = 0.0, error: str | None = None) -> None:
+    async def release(self, job: Job[P], *, delay: float = 0.0, error: str | None = None) -> None:
         """Give ``job`` back uncompleted, due again after ``delay`` seconds.
 
         ``error`` (what it failed with, e.g. ``"ValueError: bad address"``) becomes its last
@@ -355,7 +357,7 @@ class RedisJobQueue:
                 extra={"queue": self._name, "job_id": job.id, "delivery": job.deliveries},
             )
 
-    async def dead_letter(self, job: Job, *, error: str | None = None) -> None:
+    async def dead_letter(self, job: Job[P], *, error: str | None = None) -> None:
         """Move ``job`` to the dead letters at once, whatever its deliveries (a failure that
         no retry can mend); ``error`` becomes its last error, as in ``release``.
 
@@ -370,7 +372,7 @@ class RedisJobQueue:
         *,
         min_interval: float = 0.01,
         max_interval: float = 1.0,
-    ) -> AsyncIterator[Job]:
+    ) -> AsyncIterator[Job[P]]:
         """Yield jobs as they become due, each locked for ``lock_timeout`` ms.
 
         When the queue is empty it polls with exponential backoff and full jitter between
@@ -395,7 +397,7 @@ class RedisJobQueue:
     def _poller(self, lock_ms: int, min_interval: float, max_interval: float) -> Poller:
         """A Poller that takes jobs of this queue locked for ``lock_ms``."""
 
-        async def take(count: int) -> list[Job]:
+        async def take(count: int) -> list[Job[P]]:
             return await self.get_many(count, lock_timeout=lock_ms)
 
         return Poller(
@@ -417,7 +419,7 @@ class RedisJobQueue:
             max_deliveries=self._max_deliveries,
         )
 
-    def __aiter__(self) -> AsyncIterator[Job]:
+    def __aiter__(self) -> AsyncIterator[Job[P]]:
         """``async for job in queue`` is ``consume()`` with its defaults."""
         return self.consume()
 
@@ -451,13 +453,7 @@ class RedisJobQueue:
         if limit is not None:
             _args.positive_int(limit, "limit")
         return [
-            DeadLetter(
-                e.id,
-                _codec.decode(e.payload),
-                e.deliveries,
-                e.died_at_us / 1_000_000,
-                e.error,
-            )
+            DeadLetter(e.id, _codec.decode(e.payload), e.deliveries, e.died_at_us / 1e6, e.error)
             for e in await self._scripts.dead(limit)
         ]
 

@@ -32,6 +32,8 @@ class WaitingJob:
     """A job waiting in the queue, as ``peek()`` shows it.
 
     ``due_at`` is the Redis server's Unix time, in seconds, from which it may be taken.
+    ``payload`` is the JSON value stored, on a typed queue too (inspecting never fails on a
+    payload the queue's codec refuses): ``queue.codec.from_json(payload)`` reads it.
     """
 
     id: str
@@ -45,6 +47,7 @@ class DeadLetter:
 
     ``died_at`` is the Redis server's Unix time, in seconds, when it was moved there;
     ``error`` the last error it was released or dead-lettered with (None if none was given).
+    ``payload`` is the JSON value stored, as in ``WaitingJob``.
     """
 
     id: str

@@ -8,6 +8,7 @@ def test_all_is_exactly_the_public_surface() -> None:
     public = {name for name in dir(aioredisjobqueue) if not name.startswith("_")}
     assert set(aioredisjobqueue.__all__) == public - PUBLIC_MODULES
     assert sorted(aioredisjobqueue.__all__) == [
+        "DataclassCodec",
         "DeadJobError",
         "DeadLetter",
         "DoNotRetry",
@@ -17,9 +18,12 @@ def test_all_is_exactly_the_public_surface() -> None:
         "JobNotFoundError",
         "JobQueueError",
         "JobStatus",
+        "JsonCodec",
         "JsonFormatter",
         "LockLostError",
+        "PayloadCodec",
         "Periodic",
+        "PydanticCodec",
         "QueueStats",
         "RedisJobQueue",
         "RetryAfter",
