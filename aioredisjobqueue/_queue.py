@@ -471,6 +471,20 @@ class RedisJobQueue(Generic[P]):
             return 0
         return await self._scripts.requeue_dead(ids)
 
+    async def delete_dead(self, job_ids: Iterable[str] | None = None) -> int:
+        """Remove dead-lettered jobs for good. ``job_ids`` picks which (default: all).
+
+        Returns how many were deleted; ids that are no dead letter of the queue are skipped.
+        """
+        ids = (
+            []
+            if job_ids is None
+            else [_args.job_id(i, f"job_ids[{n}]") for n, i in enumerate(job_ids)]
+        )
+        if job_ids is not None and not ids:
+            return 0
+        return await self._scripts.delete_dead(ids)
+
     async def purge(self) -> int:
         """Remove every job of the queue, in any state, at once. Returns how many there were.
 

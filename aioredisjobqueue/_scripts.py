@@ -21,7 +21,7 @@ from redis.exceptions import NoScriptError
 from ._keys import QueueKeys
 from ._pipe import Orphan, Pipe
 
-__all__ = ["Completion", "DeadEntry", "Delivery", "Scripts"]
+__all__ = ["Completion", "DeadEntry", "Delivery", "Page", "PageEntry", "Scripts"]
 
 
 def _read(name: str) -> str:
@@ -131,6 +131,27 @@ class Completion:
     ttl_ms: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class PageEntry:
+    """A job as ``page.lua`` lists it: its payload cut to a preview, its zset score."""
+
+    id: str
+    preview: bytes | str
+    payload_bytes: int
+    deliveries: int
+    score_us: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a queue's jobs in one state, read at ``now_us`` (server clock)."""
+
+    now_us: int
+    total: int
+    entries: list[PageEntry]
+
+
 class Scripts:
     """The scripts of one queue, bound to its client and keys."""
 
@@ -160,6 +181,14 @@ class Scripts:
             client, pipe, "dead_letter", (k.locked, k.state, k.dead, k.errors)
         )
         self._tick = _Script(client, pipe, "tick", (k.ticks, k.waiting, k.payloads, k.marker))
+        self._delete_dead = _Script(
+            client, pipe, "delete_dead", (k.dead, k.payloads, k.state, k.errors)
+        )
+        zsets = {"waiting": k.waiting, "locked": k.locked, "dead": k.dead}
+        self._page = {
+            zset: _Script(client, pipe, "page", (key, k.payloads, k.state, k.errors))
+            for zset, key in zsets.items()
+        }
 
     async def put(self, jobs: list[tuple[str, bytes, int]]) -> list[bool]:
         """Queue each (id, text, delay µs) not in the queue yet; True for each one queued."""
@@ -260,6 +289,27 @@ class Scripts:
     async def requeue_dead(self, job_ids: list[str]) -> int:
         """Put the dead jobs ``job_ids`` (empty: all) back, due now; how many moved."""
         return int(await self._requeue_dead(self._wake, *map(_key, job_ids)))
+
+    async def delete_dead(self, job_ids: list[str]) -> int:
+        """Remove the dead jobs ``job_ids`` (empty: all) for good; how many went."""
+        return int(await self._delete_dead(self._keys.done, *map(_key, job_ids)))
+
+    async def page(self, zset: str, part: str, start: int, count: int, cut: int) -> Page:
+        """Jobs ``start`` to ``start + count`` of the ``part`` ('due', 'later' or 'all') of
+        the zset ``zset`` ('waiting', 'locked' or 'dead'), payloads cut to ``cut`` bytes."""
+        now, total, *flat = await self._page[zset](part, start, count, cut)
+        entries = [
+            PageEntry(
+                _hex(key),
+                preview,
+                int(size),
+                int(deliveries),
+                int(float(score)),
+                None if error is None else _text(error),
+            )
+            for key, preview, size, deliveries, score, error in _records(flat, 6)
+        ]
+        return Page(int(now), int(total), entries)
 
     async def peek(self, count: int) -> list[tuple[str, bytes | str, int]]:
         """(id, payload, due time µs) of the next ``count`` waiting jobs, in due order."""
