@@ -616,4 +616,4 @@ def purge(name: str, url: str, yes: bool) -> None:
 
 
 # commands of their own modules, registered on ``cli`` as they are imported
-from . import _cli_jobs, _cli_ops  # noqa: E402, F401
+from . import _cli_jobs, _cli_ops, _cli_web  # noqa: E402, F401

@@ -8,6 +8,9 @@
 #     stamp file in .venv remembers its hash)
 #   - makes sure redis-server is on the PATH: installs Debian's package with apt-get when
 #     running as root (or with passwordless sudo); otherwise says what to install and fails
+#   - where the dashboard's browser tests will run (CI, or AJQ_BROWSER_TESTS=1), makes sure
+#     Debian's chromium and chromium-driver are installed, the same way (elsewhere those
+#     tests run when they are installed and are skipped, saying why, when not)
 #
 # Progress goes to stderr, one short line a step; pip's and apt's output goes to a log
 # file that is shown only when they fail. Installing Debian's redis-server may start a
@@ -143,6 +146,18 @@ print(",".join(tomllib.load(open(sys.argv[1], "rb"))["project"].get("optional-de
             fi
         else
             _ajq_fail "redis-server is not on the PATH: install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis)"
+            return 1
+        fi
+    fi
+
+    # -- Chromium, for the dashboard's browser tests -------------------------------------------
+    if [[ -n "${CI:-}" || "${AJQ_BROWSER_TESTS:-}" == 1 ]] &&
+        ! [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+        if _ajq_can_apt; then
+            _ajq_apt_install chromium chromium-driver
+        fi
+        if ! [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+            _ajq_fail "the browser tests need Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
             return 1
         fi
     fi

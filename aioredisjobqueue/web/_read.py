@@ -1,0 +1,187 @@
+"""What the dashboard shows, read from Redis into plain JSON-ready dicts.
+
+No web framework here: the routes in ``_app.py`` turn these dicts into responses. Lists of
+jobs are read a page at a time (``page.lua``: ranks in a zset, never a whole queue);
+payloads in lists are cut to a preview, and only the page of one job shows a whole one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .. import _args
+from .._keys import MARKER_PATTERN, QueueKeys, queue_name_of_marker, validate_queue_name
+from .._queue import RedisJobQueue
+from .._scripts import Scripts
+
+__all__ = ["MAX_PAGE", "STATES", "NoSuchQueue", "Reader"]
+
+# the zset and the part of it that hold the jobs of each state the dashboard lists
+STATES = {
+    "ready": ("waiting", "due"),
+    "delayed": ("waiting", "later"),
+    "locked": ("locked", "all"),
+    "dead": ("dead", "all"),
+}
+MAX_PAGE = 200
+PREVIEW_BYTES = 300
+
+
+class NoSuchQueue(LookupError):
+    """The queue is not shown: nothing was ever put in it, or the dashboard is limited to
+    other queues."""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _pretty(text: str) -> str:
+    """A payload's JSON, indented for reading (as it is when it is no valid JSON)."""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=True)
+    except ValueError:
+        return text
+
+
+def _plain(value: Any) -> Any:
+    """``value`` (a dataclass, say) made of JSON types only."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+class Reader:
+    """Reads queues on ``client``: every queue in the database, or only ``queues``."""
+
+    def __init__(self, client: Any, queues: Sequence[str] | None = None) -> None:
+        self.client = client
+        self.only = None if queues is None else sorted(set(queues))
+
+    async def names(self) -> list[str]:
+        """The queues shown, sorted: the ones given, else every queue in the database."""
+        if self.only is not None:
+            return list(self.only)
+        names = set()
+        async for key in self.client.scan_iter(match=MARKER_PATTERN, count=1000):
+            name = queue_name_of_marker(_text(key))
+            if name is not None:
+                names.add(name)
+        return sorted(names)
+
+    async def queue(self, name: str) -> RedisJobQueue:
+        """The queue ``name``; ``ValueError`` for a bad name, ``NoSuchQueue`` if not shown."""
+        try:
+            validate_queue_name(name)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+        if self.only is not None and name not in self.only:
+            raise NoSuchQueue(f"queue {name!r} is not one of the queues this dashboard shows")
+        keys = QueueKeys(name)
+        if not await self.client.exists(keys.marker, *keys.all()):
+            raise NoSuchQueue(f"no queue {name!r}: nothing was ever put in it")
+        return RedisJobQueue(name, redis=self.client)
+
+    async def overview(self) -> dict[str, Any]:
+        """Every queue shown with its counts and live workers, and the workers themselves
+        (None where this version of the queue has no ``workers()``)."""
+        queues: list[dict[str, Any]] = []
+        workers: list[Any] | None = None
+        for name in await self.names():
+            queue = RedisJobQueue(name, redis=self.client)
+            stats = await queue.stats()
+            row: dict[str, Any] = {"name": name, **dataclasses.asdict(stats)}
+            row["total"] = stats.total
+            row["workers"] = None
+            listing = getattr(queue, "workers", None)
+            if listing is not None:
+                found = [_plain(w) for w in await listing()]
+                row["workers"] = len(found)
+                workers = (workers or []) + [w | {"queue": name} for w in found]
+            queues.append(row)
+        return {"queues": queues, "workers": workers}
+
+    async def jobs(self, name: str, state: str, start: int, count: int) -> dict[str, Any]:
+        """Jobs ``start`` to ``start + count`` of the queue ``name`` in ``state`` (one of
+        ``STATES``), and the queue's counts."""
+        if state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}, got {state!r}")
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(f"start must be an int >= 0, got {start!r}")
+        _args.positive_int(count, "count")
+        if count > MAX_PAGE:
+            raise ValueError(f"count must be at most {MAX_PAGE}, got {count!r}")
+        queue = await self.queue(name)
+        zset, part = STATES[state]
+        page = await Scripts(self.client, queue.keys).page(zset, part, start, count, PREVIEW_BYTES)
+        stats = await queue.stats()
+        jobs = [
+            {
+                "id": e.id,
+                "preview": _text(e.preview),
+                "truncated": e.payload_bytes > PREVIEW_BYTES,
+                "payload_bytes": e.payload_bytes,
+                "deliveries": e.deliveries,
+                "at": e.score_us / 1_000_000,
+                "error": None,
+            }
+            for e in page.entries
+        ]
+        return {
+            "queue": name,
+            "state": state,
+            "start": start,
+            "count": count,
+            "total": page.total,
+            "now": page.now_us / 1_000_000,
+            "counts": {**dataclasses.asdict(stats), "total": stats.total},
+            "jobs": jobs,
+        }
+
+    async def job(self, name: str, job_id: str) -> dict[str, Any]:
+        """The job ``job_id`` of the queue ``name``: its state, payload and deliveries;
+        ``state`` None when the queue does not hold it (done, deleted, never put)."""
+        job_id = _args.job_id(job_id, "id")
+        queue = await self.queue(name)
+        keys, key = queue.keys, bytes.fromhex(job_id)
+        # one transaction of reads: a snapshot, so the job is seen in one place only
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.time()
+            pipe.zscore(keys.waiting, key).zscore(keys.locked, key).zscore(keys.dead, key)
+            pipe.hget(keys.payloads, key).hget(keys.state, key)
+            (secs, micros), waiting, locked, dead, payload, state = await pipe.execute()
+        now = secs + micros / 1_000_000
+        where: str | None = None
+        at: float | None = None
+        if dead is not None:
+            where, at = "dead", dead / 1_000_000
+        elif locked is not None:
+            where, at = "locked", locked / 1_000_000
+            if at <= now:
+                where = "ready"  # its lock expired: any consumer may take it
+        elif waiting is not None:
+            at = waiting / 1_000_000
+            where = "ready" if at <= now else "delayed"
+        deliveries = int(_text(state).split(":", 1)[0]) if state else 0
+        return {
+            "queue": name,
+            "id": job_id,
+            "state": where,
+            "at": at,
+            "now": now,
+            "deliveries": deliveries,
+            "payload": None if payload is None or where is None else _pretty(_text(payload)),
+            "error": None,
+        }
