@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +23,7 @@ from browser import chromium, dashboard  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from aioredisjobqueue import RedisJobQueue  # noqa: E402
+from aioredisjobqueue import Job, RedisJobQueue, Worker  # noqa: E402
 from aioredisjobqueue.testing import RedisServer  # noqa: E402
 
 
@@ -63,22 +64,34 @@ async def fill(url: str) -> None:
 
 
 def traffic(url: str, stop: threading.Event) -> None:
-    """Jobs put to emails and done on thumbnails while the pages are shot."""
+    """Two workers at work and orders coming in, while the pages are shot."""
+
+    async def resize(job: Job) -> None:
+        await asyncio.sleep(0.15)
+
+    async def send(job: Job) -> None:
+        await asyncio.sleep(0.05)
 
     async def run() -> None:
         async with (
             RedisJobQueue("emails", url=url) as emails,
             RedisJobQueue("thumbnails", url=url) as thumbnails,
         ):
+            workers = [
+                Worker(thumbnails, resize, concurrency=8, heartbeat=0.5),
+                Worker(emails, send, concurrency=4, heartbeat=0.5),
+            ]
+            tasks = [asyncio.create_task(w.run()) for w in workers]
             n = 0
             while not stop.is_set():
                 await emails.put_many(
-                    {"to": f"new{n + i}@example.com", "template": "welcome"} for i in range(9)
+                    {"to": f"new{n + i}@example.com", "template": "welcome"} for i in range(30)
                 )
-                for job in await thumbnails.get_many(6):
-                    await job.complete()
-                n += 9
+                n += 30
                 await asyncio.sleep(0.25)
+            for w in workers:
+                w.stop()
+            await asyncio.gather(*tasks)
 
     asyncio.run(run())
 
@@ -98,8 +111,12 @@ def main() -> None:
             ):
                 browser.get(base + "/")
                 WebDriverWait(browser, 30).until(
-                    lambda d: "/s" in d.find_element(By.CSS_SELECTOR, "#queues tbody").text
+                    lambda d: (
+                        "/s" in d.find_element(By.CSS_SELECTOR, "#queues tbody").text
+                        and len(d.find_elements(By.CSS_SELECTOR, "#worker-list tbody tr")) == 2
+                    )
                 )
+                time.sleep(3)  # a few seconds of work in the workers' counts
                 browser.save_screenshot(str(docs / "dashboard.png"))
                 browser.get(base + "/dead/webhooks")
                 WebDriverWait(browser, 30).until(

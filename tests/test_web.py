@@ -6,18 +6,23 @@ what its page's script needs, refuses what it must, and escapes what it echoes.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
+import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+from helpers import eventually
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
+from test_worker import running
 
-from aioredisjobqueue import RedisJobQueue, job_id
+from aioredisjobqueue import Job, RedisJobQueue, Worker, job_id
 from aioredisjobqueue.testing import RedisServer, free_port
 from aioredisjobqueue.web import app
 
@@ -152,11 +157,45 @@ async def test_api_queues_counts_every_state(client: Client, real_queue: RedisJo
             "delayed": 1,
             "dead": 1,
             "total": 4,
-            "workers": None,
+            "workers": 0,
         }
     ]
-    assert data["workers"] is None  # no worker listing in this version
+    assert data["workers"] == []
     assert data["actions"] is False
+
+
+async def test_api_queues_lists_each_live_worker_once(
+    client: Client, real_queue: RedisJobQueue
+) -> None:
+    other = real_queue.name + "-other"
+    async with RedisJobQueue(other, redis=real_queue.redis) as second:
+        await real_queue.put("slow")
+        await second.put(1)
+        release = asyncio.Event()
+
+        async def handle(job: Job) -> None:
+            if job.payload == "slow":
+                await release.wait()
+
+        worker = Worker([real_queue, second], handle, concurrency=3, heartbeat=0.2)
+        c = client(queues=[real_queue.name, other])
+
+        async def reported() -> Any:
+            data = (await c.get("/api/queues")).json()
+            done = data["workers"] and data["workers"][0]["counts"].get("complete") == 1
+            return data if done and data["workers"][0]["running"] == 1 else None
+
+        async with running(worker):
+            data = await eventually(reported)
+            release.set()
+        await second.purge()
+    assert [q["workers"] for q in data["queues"]] == [1, 1]
+    (info,) = data["workers"]
+    assert info["id"] == worker.id
+    assert (info["host"], info["pid"]) == (socket.gethostname(), os.getpid())
+    assert sorted(info["queues"]) == [real_queue.name, other]
+    assert (info["concurrency"], info["stopping"]) == (3, False)
+    assert info["beat_at"] <= data["now"] + 1
 
 
 async def test_api_queues_lists_every_queue_unless_limited(

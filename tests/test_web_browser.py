@@ -8,7 +8,9 @@ there a missing browser fails the tests instead of skipping them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -19,7 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from aioredisjobqueue import RedisJobQueue
+from aioredisjobqueue import Job, RedisJobQueue, Worker
 from aioredisjobqueue.testing import RedisServer
 
 pytestmark = [
@@ -82,18 +84,46 @@ def cell(driver: WebDriver, name: str, count: str) -> str:
     return ""
 
 
-def test_the_queues_page_counts_jobs_as_they_are_put_without_reloading(
+@contextlib.contextmanager
+def worker_thread(url: str, name: str) -> Iterator[Worker]:
+    """A Worker completing the jobs of queue ``name``, in a thread of its own."""
+    started = threading.Event()
+    made: dict[str, Any] = {}
+
+    async def complete(job: Job) -> None:
+        pass
+
+    async def main() -> None:
+        async with RedisJobQueue(name, url=url) as queue:
+            made["worker"] = Worker(queue, complete, concurrency=20, heartbeat=0.2)
+            made["loop"] = asyncio.get_running_loop()
+            started.set()
+            await made["worker"].run()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),))
+    thread.start()
+    assert started.wait(30)
+    try:
+        yield made["worker"]
+    finally:
+        made["loop"].call_soon_threadsafe(made["worker"].stop)
+        thread.join(30)
+        assert not thread.is_alive()
+
+
+def test_the_queues_page_shows_jobs_and_workers_as_they_come_without_reloading(
     browser: WebDriver, base: str, redis_server: RedisServer, queue_name: str
 ) -> None:
-    run(lambda q: q.put({"n": 0}), redis_server.url, queue_name)
+    url = redis_server.url
+    run(lambda q: q.put({"n": 0}), url, queue_name)
     browser.get(base + "/")
     wait(browser, lambda d: cell(d, queue_name, "ready") == "1")
-    wait(browser, lambda d: cell(d, queue_name, "workers") == "no data")
+    wait(browser, lambda d: cell(d, queue_name, "workers") == "0")
     browser.execute_script("window.sameDocument = true")
 
-    run(lambda q: q.put_many([{"n": n} for n in range(1, 1235)]), redis_server.url, queue_name)
+    run(lambda q: q.put_many([{"n": n} for n in range(1, 1235)]), url, queue_name)
     wait(browser, lambda d: cell(d, queue_name, "ready") == "1,235")
-    run(lambda q: q.put({"later": 1}, delay=600), redis_server.url, queue_name)
+    run(lambda q: q.put({"later": 1}, delay=600), url, queue_name)
     wait(browser, lambda d: cell(d, queue_name, "delayed") == "1")
     wait(browser, lambda d: cell(d, queue_name, "total") == "1,236")
     assert browser.execute_script("return window.sameDocument") is True  # never reloaded
@@ -109,7 +139,21 @@ def test_the_queues_page_counts_jobs_as_they_are_put_without_reloading(
     wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#jobs tbody .preview").text)
     assert browser.find_element(By.CSS_SELECTOR, "#jobs tbody .preview").text == '{"later":1}'
     assert browser.find_element(By.CSS_SELECTOR, "#jobs tbody time").text == "in 10 min"
-    run(lambda q: q.purge(), redis_server.url, queue_name)
+
+    # a worker drains the queue: it shows up, the counts fall, it goes when it stops
+    browser.get(base + "/")
+    wait(browser, lambda d: cell(d, queue_name, "ready") == "1,235")
+    browser.execute_script("window.sameDocument = true")
+    with worker_thread(url, queue_name) as worker:
+        wait(browser, lambda d: cell(d, queue_name, "workers") == "1")
+        wait(browser, lambda d: cell(d, queue_name, "ready") == "0")
+        row = f'#worker-list tr[data-worker="{worker.id}"]'
+        done = f'{row} [data-count="complete"]'
+        wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, done).text == "1,235")
+        assert queue_name in browser.find_element(By.CSS_SELECTOR, row).text
+    wait(browser, lambda d: cell(d, queue_name, "workers") == "0")
+    wait(browser, lambda d: d.find_element(By.ID, "workers").text == "No live workers.")
+    assert browser.execute_script("return window.sameDocument") is True
 
 
 def test_a_dead_letter_is_requeued_from_the_dead_letters_page(

@@ -95,23 +95,21 @@ class Reader:
         return RedisJobQueue(name, redis=self.client)
 
     async def overview(self) -> dict[str, Any]:
-        """Every queue shown with its counts and live workers, and the workers themselves
-        (None where this version of the queue has no ``workers()``)."""
+        """Every queue shown with its counts and number of live workers, and those workers
+        (once each, however many of the queues it serves)."""
         queues: list[dict[str, Any]] = []
-        workers: list[Any] | None = None
+        workers: dict[str, dict[str, Any]] = {}
         for name in await self.names():
             queue = RedisJobQueue(name, redis=self.client)
             stats = await queue.stats()
+            alive = await queue.workers()
             row: dict[str, Any] = {"name": name, **dataclasses.asdict(stats)}
-            row["total"] = stats.total
-            row["workers"] = None
-            listing = getattr(queue, "workers", None)
-            if listing is not None:
-                found = [_plain(w) for w in await listing()]
-                row["workers"] = len(found)
-                workers = (workers or []) + [w | {"queue": name} for w in found]
-            queues.append(row)
-        return {"queues": queues, "workers": workers}
+            queues.append(row | {"total": stats.total, "workers": len(alive)})
+            for worker in alive:
+                workers.setdefault(worker.id, _plain(worker))
+        listed = sorted(workers.values(), key=lambda w: (w["host"], w["pid"], w["id"]))
+        secs, micros = await self.client.time()
+        return {"queues": queues, "workers": listed, "now": secs + micros / 1_000_000}
 
     async def jobs(self, name: str, state: str, start: int, count: int) -> dict[str, Any]:
         """Jobs ``start`` to ``start + count`` of the queue ``name`` in ``state`` (one of

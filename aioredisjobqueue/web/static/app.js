@@ -193,29 +193,35 @@
             h("a", { href: `${root}/dead/${enc(q.name)}` }, number(q.dead))),
           h("td", { class: "n", "data-count": "total" }, number(q.total)),
           h("td", { class: "n" }, rate === null ? "–" : `${rate > 0 ? "+" : ""}${Math.round(rate).toLocaleString("en-US")}/s`),
-          h("td", { class: "n", "data-count": "workers" }, q.workers === null ? "no data" : number(q.workers)),
+          h("td", { class: q.workers ? "n" : "n none", "data-count": "workers" }, number(q.workers)),
         );
       });
       fill(tbody, JSON.stringify([data.queues, rates]), rows, "No queues yet: put a job in one.", 8);
-      showWorkers(workers, data.workers);
+      showWorkers(workers, data.workers, data.now);
     });
   }
 
-  function showWorkers(box, list) {
-    if (list === null) {
-      box.replaceChildren(h("p", { class: "empty" }, "No data: this version does not list workers."));
-      return;
-    }
+  function showWorkers(box, list, now) {
     if (list.length === 0) {
       box.replaceChildren(h("p", { class: "empty" }, "No live workers."));
       return;
     }
-    const columns = ["queue"];
-    for (const w of list) for (const k of Object.keys(w)) if (!columns.includes(k)) columns.push(k);
-    const cell = (v) => (v !== null && typeof v === "object" ? JSON.stringify(v) : v);
-    box.replaceChildren(h("table", { class: "grid" },
-      h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", {}, c)))),
-      h("tbody", {}, ...list.map((w) => h("tr", {}, ...columns.map((c) => h("td", {}, cell(w[c])))))),
+    const count = (w, kind) => number(w.counts[kind] || 0);
+    const heads = ["worker", "host", "pid", "queues", "running", "completed", "retried", "dead", "started", "last beat"];
+    box.replaceChildren(h("table", { class: "grid", id: "worker-list" },
+      h("thead", {}, h("tr", {}, ...heads.map((c, i) => h("th", { class: [2, 4, 5, 6, 7].includes(i) ? "n" : null }, c)))),
+      h("tbody", {}, ...list.map((w) => h("tr", { "data-worker": w.id },
+        h("td", {}, h("code", {}, w.id), w.stopping ? h("span", { class: "tag" }, "stopping") : null),
+        h("td", {}, w.host),
+        h("td", { class: "n" }, w.pid),
+        h("td", {}, w.queues.join(", ")),
+        h("td", { class: "n", "data-count": "running" }, `${number(w.running)} / ${number(w.concurrency)}`),
+        h("td", { class: "n", "data-count": "complete" }, count(w, "complete")),
+        h("td", { class: "n" }, count(w, "retry")),
+        h("td", { class: "n" }, count(w, "dead")),
+        h("td", {}, when(w.started_at, now)),
+        h("td", {}, when(w.beat_at, now)),
+      ))),
     ));
   }
 
