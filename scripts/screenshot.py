@@ -57,8 +57,14 @@ async def fill(url: str) -> None:
             for n in range(5)
         ]
         await webhooks.put_many(hooks)
-        for job in await webhooks.get_many(len(hooks)):
-            await job.release()  # max_deliveries=1: dead-lettered
+        errors = [
+            "httpx.ConnectTimeout: timed out after 10 s",
+            "HTTPStatusError: 502 Bad Gateway from partner1.example.net",
+            "HTTPStatusError: 410 Gone: endpoint removed",
+        ]
+        for n, job in enumerate(await webhooks.get_many(len(hooks))):
+            # max_deliveries=1: dead-lettered with the error it failed with
+            await job.release(error=errors[n % len(errors)])
         await webhooks.put_many({"url": "https://crm.example.net/in", "n": n} for n in range(23))
         await reports.put({"report": "monthly-revenue", "month": "2026-11"}, delay=86_400)
 

@@ -14,7 +14,7 @@ async def kill(queue: RedisJobQueue, *payloads: object) -> list[str]:
     for _ in payloads:
         job = await queue.get()
         assert job is not None
-        await queue.release(job)
+        await job.release(error="RuntimeError: down")
     assert (await queue.stats()).dead == len(payloads)
     return ids
 
@@ -26,8 +26,11 @@ async def test_delete_dead_removes_the_chosen_dead_letters_for_good(make_queue: 
     assert await queue.delete_dead([first]) == 1
     assert [d.id for d in await queue.dead_letters()] == [second]
     assert (await queue.stats()).ready == 1
-    # gone for good: the same content can be put again, as a fresh job
+    # gone for good, its error too: the same content can be put again, as a fresh job
+    assert await queue.status(first) is None
     assert await queue.put("first") == first
+    status = await queue.status(first)
+    assert status is not None and (status.state, status.last_error) == ("waiting", None)
     job = await queue.get()
     assert job is not None and job.payload == "alive"
 

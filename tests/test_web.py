@@ -49,13 +49,14 @@ async def client(real_queue: RedisJobQueue) -> AsyncIterator[Client]:
 
 
 async def dead_letters(queue: RedisJobQueue, *payloads: Any) -> list[str]:
-    """Put ``payloads`` and dead-letter each (released after its one delivery)."""
+    """Put ``payloads`` and dead-letter each (released after its one delivery, the n-th
+    with the error ``ValueError: boom n``)."""
     async with RedisJobQueue(queue.name, redis=queue.redis, max_deliveries=1) as dying:
         ids = [await dying.put(p) for p in payloads]
-        for _ in payloads:
+        for n in range(len(payloads)):
             job = await dying.get()
             assert job is not None
-            await dying.release(job)
+            await job.release(error=f"ValueError: boom {n}")
     return ids
 
 
@@ -276,7 +277,10 @@ async def test_api_jobs_lists_dead_letters_oldest_first(
 ) -> None:
     ids = await dead_letters(real_queue, "first", "second")
     data = (await client().get(f"/api/jobs/{real_queue.name}?state=dead")).json()
-    assert [(j["id"], j["deliveries"]) for j in data["jobs"]] == [(ids[0], 1), (ids[1], 1)]
+    assert [(j["id"], j["deliveries"], j["error"]) for j in data["jobs"]] == [
+        (ids[0], 1, "ValueError: boom 0"),
+        (ids[1], 1, "ValueError: boom 1"),
+    ]
     assert data["total"] == 2
     assert all(j["at"] <= data["now"] for j in data["jobs"])
 
@@ -304,23 +308,33 @@ async def test_api_job_tells_where_a_job_is(client: Client, real_queue: RedisJob
     c = client()
     name = real_queue.name
 
-    async def state_of(jid: str) -> Any:
+    async def found(jid: str) -> Any:
         response = await c.get(f"/api/job/{name}?id={jid}")
         assert response.status_code == 200
-        return response.json()["state"]
+        return response.json()
 
     ready = await real_queue.put({"b": 2, "a": [1, "é"]})
-    found = (await c.get(f"/api/job/{name}?id={ready.upper()}")).json()
-    assert found["payload"] == '{\n  "a": [\n    1,\n    "é"\n  ],\n  "b": 2\n}'
-    assert (found["state"], found["deliveries"], found["id"]) == ("ready", 0, ready)
-    assert await state_of(await real_queue.put("later", delay=60)) == "delayed"
+    job = await found(ready.upper())
+    assert job["payload"] == '{\n  "a": [\n    1,\n    "é"\n  ],\n  "b": 2\n}'
+    assert (job["state"], job["deliveries"], job["id"]) == ("waiting", 0, ready)
+    assert job["due_at"] <= job["now"]
+    later_id = await real_queue.put("later", delay=60)
+    later = await found(later_id)
+    assert later["state"] == "delayed" and 50 < later["due_at"] - later["now"] <= 60
     taken = await real_queue.get(lock_timeout=60_000)
-    assert taken is not None and await state_of(taken.id) == "locked"
+    assert taken is not None and taken.id == ready
+    assert (await found(ready))["state"] == "locked"
     (dead,) = await dead_letters(real_queue, "dead")
-    assert await state_of(dead) == "dead"
-    await real_queue.complete(taken)
-    gone = (await c.get(f"/api/job/{name}?id={taken.id}")).json()
-    assert (gone["state"], gone["payload"]) == (None, None)
+    letter = await found(dead)
+    assert (letter["state"], letter["last_error"]) == ("dead", "ValueError: boom 0")
+    assert letter["payload"] == '"dead"'
+    await taken.complete(result={"sent": True}, result_ttl=60)
+    done = await found(taken.id)
+    assert (done["state"], done["payload"]) == ("completed", None)
+    assert done["result"] == '{\n  "sent": true\n}'
+    assert await real_queue.cancel(later_id)
+    gone = await found(later_id)
+    assert (gone["state"], gone["payload"], gone["result"]) == (None, None, None)
 
 
 async def test_api_job_refuses_a_bad_id(client: Client, real_queue: RedisJobQueue) -> None:

@@ -164,7 +164,7 @@ def test_a_dead_letter_is_requeued_from_the_dead_letters_page(
         for _ in ids:
             job = await queue.get()
             assert job is not None
-            await queue.release(job)
+            await job.release(error=f"SMTPError: 550 <b>{job.id}</b> rejected")
         return ids
 
     keep, requeue = run(dead_letters, redis_server.url, queue_name, max_deliveries=1)
@@ -179,7 +179,11 @@ def test_a_dead_letter_is_requeued_from_the_dead_letters_page(
         row.find_element(By.CSS_SELECTOR, ".preview").text
         == '{"html":"' + XSS.replace('"', '\\"') + '"}'
     )
-    assert browser.find_elements(By.CSS_SELECTOR, "#jobs img, #jobs tbody script") == []
+    assert (
+        row.find_element(By.CSS_SELECTOR, ".error").text
+        == f"SMTPError: 550 <b>{requeue}</b> rejected"
+    )
+    assert browser.find_elements(By.CSS_SELECTOR, "#jobs img, #jobs tbody script, #jobs b") == []
     assert browser.execute_script("return window.xss") is None
 
     row.find_element(By.XPATH, ".//button[text()='Requeue']").click()
@@ -195,7 +199,7 @@ def test_a_dead_letter_is_requeued_from_the_dead_letters_page(
 
     # the requeued job's own page says where it is now
     browser.get(f"{base}/job/{queue_name}?id={requeue}")
-    wait(browser, lambda d: d.find_element(By.ID, "state").text == "ready")
+    wait(browser, lambda d: d.find_element(By.ID, "state").text == "waiting")
     assert '"html": "<img src=x' in browser.find_element(By.ID, "payload").text
     assert browser.execute_script("return window.xss") is None
     run(lambda q: q.purge(), redis_server.url, queue_name)

@@ -7,6 +7,7 @@ payloads in lists are cut to a preview, and only the page of one job shows a who
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import _args
+from .._errors import DeadJobError, JobNotFoundError
 from .._keys import MARKER_PATTERN, QueueKeys, queue_name_of_marker, validate_queue_name
 from .._queue import RedisJobQueue
 from .._scripts import Scripts
@@ -133,7 +135,7 @@ class Reader:
                 "payload_bytes": e.payload_bytes,
                 "deliveries": e.deliveries,
                 "at": e.score_us / 1_000_000,
-                "error": None,
+                "error": e.error,
             }
             for e in page.entries
         ]
@@ -149,37 +151,29 @@ class Reader:
         }
 
     async def job(self, name: str, job_id: str) -> dict[str, Any]:
-        """The job ``job_id`` of the queue ``name``: its state, payload and deliveries;
-        ``state`` None when the queue does not hold it (done, deleted, never put)."""
+        """The job ``job_id`` of the queue ``name`` as ``queue.status()`` tells it, with its
+        payload (or, once completed, its kept result); ``state`` None when the queue has no
+        such job and keeps no result of it."""
         job_id = _args.job_id(job_id, "id")
         queue = await self.queue(name)
-        keys, key = queue.keys, bytes.fromhex(job_id)
-        # one transaction of reads: a snapshot, so the job is seen in one place only
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.time()
-            pipe.zscore(keys.waiting, key).zscore(keys.locked, key).zscore(keys.dead, key)
-            pipe.hget(keys.payloads, key).hget(keys.state, key)
-            (secs, micros), waiting, locked, dead, payload, state = await pipe.execute()
-        now = secs + micros / 1_000_000
-        where: str | None = None
-        at: float | None = None
-        if dead is not None:
-            where, at = "dead", dead / 1_000_000
-        elif locked is not None:
-            where, at = "locked", locked / 1_000_000
-            if at <= now:
-                where = "ready"  # its lock expired: any consumer may take it
-        elif waiting is not None:
-            at = waiting / 1_000_000
-            where = "ready" if at <= now else "delayed"
-        deliveries = int(_text(state).split(":", 1)[0]) if state else 0
-        return {
+        status = await queue.status(job_id)
+        secs, micros = await self.client.time()
+        found: dict[str, Any] = {
             "queue": name,
             "id": job_id,
-            "state": where,
-            "at": at,
-            "now": now,
-            "deliveries": deliveries,
-            "payload": None if payload is None or where is None else _pretty(_text(payload)),
-            "error": None,
+            "state": None,
+            "now": secs + micros / 1_000_000,
+            "payload": None,
+            "result": None,
         }
+        if status is None:
+            return found
+        found |= _plain(status)
+        if status.state == "completed":
+            with contextlib.suppress(JobNotFoundError, DeadJobError, TimeoutError):
+                kept = await queue.result(job_id, timeout=5)
+                found["result"] = json.dumps(kept, indent=2, ensure_ascii=False, sort_keys=True)
+        else:
+            payload = await self.client.hget(queue.keys.payloads, bytes.fromhex(job_id))
+            found["payload"] = None if payload is None else _pretty(_text(payload))
+        return found

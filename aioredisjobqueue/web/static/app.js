@@ -272,10 +272,10 @@
         h("td", { class: "n" }, number(job.deliveries)),
         h("td", {}, when(job.at, data.now)),
         h("td", { class: job.error === null ? "error none" : "error" }, job.error === null ? "–" : job.error),
-        h("td", { class: "row-actions" }, ...(actionsOn ? [
+        h("td", {}, actionsOn ? h("div", { class: "row-actions" },
           actionButton("Requeue", "requeue", [job.id], null, () => refresh()),
           actionButton("Delete", "delete", [job.id], "Delete this dead letter for good?", () => refresh(), "danger"),
-        ] : [])),
+        ) : null),
       ));
       fill(tbody, JSON.stringify(data.jobs), rows, "No dead letters.", 6);
       retime(data.now);
@@ -293,20 +293,30 @@
       document.getElementById("delete-one").replaceWith(
         actionButton("Delete", "delete", [id], "Delete this dead letter for good?", () => refresh(), "danger"));
     }
-    const label = { ready: "due", delayed: "due", locked: "lock expires", dead: "died" };
+    // the time each state has, as queue.status() tells it
+    const times = {
+      waiting: ["due since", "due_at"],
+      delayed: ["due", "due_at"],
+      locked: ["lock expires", "lock_expires_at"],
+      dead: ["died", "died_at"],
+      completed: ["completed", "completed_at"],
+    };
     refresh = live(async () => {
       const job = await api(`/api/job/${enc(queue)}?id=${enc(id)}`);
       const fact = (name, ...value) => [h("dt", {}, name), h("dd", {}, ...value)];
+      const [timeLabel, timeField] = times[job.state] || [null, null];
       facts.replaceChildren(
         ...fact("queue", h("a", { href: `${root}/queue/${enc(queue)}` }, queue)),
         ...fact("state", h("span", { class: `state ${job.state || "gone"}`, id: "state" },
-          job.state || "not in the queue (completed, deleted or never put)")),
+          job.state || "not in the queue (done without a kept result, deleted, or never put)")),
         ...(job.state ? fact("deliveries", number(job.deliveries)) : []),
-        ...(job.at !== null ? fact(label[job.state], when(job.at, job.now)) : []),
-        ...(job.error ? fact("error", h("span", { class: "error" }, job.error)) : []),
+        ...(timeField && job[timeField] !== null ? fact(timeLabel, when(job[timeField], job.now)) : []),
+        ...(job.last_error ? fact("last error", h("pre", { class: "error", id: "last-error" }, job.last_error)) : []),
       );
       document.getElementById("job-actions").hidden = !(actionsOn && job.state === "dead");
-      payload.textContent = job.payload === null ? "–" : job.payload;
+      document.getElementById("payload-title").textContent = job.state === "completed" ? "Result" : "Payload";
+      const shown = job.state === "completed" ? job.result : job.payload;
+      payload.textContent = shown === null ? "–" : shown;
     });
   }
 
