@@ -50,7 +50,7 @@ def browser() -> Iterator[WebDriver]:
         yield driver
 
 
-def wait(driver: WebDriver, what: Callable[[WebDriver], T], seconds: float = 30) -> T:
+def wait(driver: WebDriver, what: Callable[[WebDriver], T], seconds: float = 60) -> T:
     """What ``what`` returns once it is truthy; rows redrawn under it are looked at again."""
     return WebDriverWait(
         driver, seconds, ignored_exceptions=[StaleElementReferenceException]
@@ -95,7 +95,7 @@ def worker_thread(url: str, name: str) -> Iterator[Worker]:
 
     async def main() -> None:
         async with RedisJobQueue(name, url=url) as queue:
-            made["worker"] = Worker(queue, complete, concurrency=20, heartbeat=0.2)
+            made["worker"] = Worker(queue, complete, concurrency=20, heartbeat=1.0)
             made["loop"] = asyncio.get_running_loop()
             started.set()
             await made["worker"].run()
