@@ -32,7 +32,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import _args
-from .._client import client_for
+from .._client import client_for, close_client
 from .._keys import validate_queue_name
 from .._queue import RedisJobQueue
 from ._read import NoSuchQueue, Reader
@@ -122,9 +122,10 @@ def app(
     if not isinstance(actions, bool):
         raise TypeError(f"actions must be True or False, got {actions!r}")
     refresh = _args.positive_seconds(refresh, "refresh")
-    client, owned = client_for(
+    made = client_for(
         redis_host=None, redis_port=None, redis_db=None, url=url, redis=redis, max_connections=8
     )
+    client, owned = made.redis, made.owned
     reader = Reader(client, queues)
     settings = {"actions": "on" if actions else "off", "refresh": str(refresh)}
 
@@ -200,8 +201,7 @@ def app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
         if owned:
-            await client.aclose()
-            await client.connection_pool.disconnect()
+            await close_client(client)
 
     async def bad_request(request: Request, exc: Exception) -> Response:
         return _error(400, str(exc))
