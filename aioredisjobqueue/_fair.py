@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
 import anyio
 
 from ._job import Job
 from ._link import QueueLink
+from ._poll import TRANSIENT
 from ._queue import RedisJobQueue
 
-__all__ = ["FairTaker", "queues_of"]
+logger = logging.getLogger("aioredisjobqueue")
+
+__all__ = ["FairTaker", "queues_of", "warn_of_unknown"]
 
 
 class FairTaker:
@@ -85,3 +89,18 @@ def queues_of(
         if names.count(name) > 1:
             raise ValueError(f"queues must have different names, got {name!r} twice")
     return found
+
+
+async def warn_of_unknown(links: Sequence[QueueLink]) -> None:
+    """A queue nothing was ever put in is likely a misspelled name: say so."""
+    for link in links:
+        try:
+            known = await link.exists()
+        except TRANSIENT:
+            return  # the feeder waits Redis out and says so
+        if not known:
+            logger.warning(
+                "queue %r has never had a job (no marker key): is its name right? "
+                "The worker waits for jobs on it anyway",
+                link.name,
+            )

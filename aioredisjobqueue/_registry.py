@@ -25,7 +25,7 @@ from ._job import Job
 from ._outcome import DoNotRetry
 from ._periodic import Periodic, tick_name
 from ._queue import RedisJobQueue
-from ._running import JobOptions
+from ._running import JobOptions, optional
 
 __all__ = ["Task", "Tasks"]
 
@@ -191,11 +191,11 @@ class Tasks:
         workers; such a task must take no argument without a default.
         """
         options = _Options(
-            timeout=_optional(_args.positive_seconds, timeout, "timeout"),
-            max_deliveries=_optional(_args.positive_int, max_deliveries, "max_deliveries"),
-            retry_delay=_optional(_args.seconds, retry_delay, "retry_delay"),
-            retry_max_delay=_optional(_args.seconds, retry_max_delay, "retry_max_delay"),
-            result_ttl=_optional(_args.positive_seconds, result_ttl, "result_ttl"),
+            timeout=optional(_args.positive_seconds, timeout, "timeout"),
+            max_deliveries=optional(_args.positive_int, max_deliveries, "max_deliveries"),
+            retry_delay=optional(_args.seconds, retry_delay, "retry_delay"),
+            retry_max_delay=optional(_args.seconds, retry_max_delay, "retry_max_delay"),
+            result_ttl=optional(_args.positive_seconds, result_ttl, "result_ttl"),
         )
 
         def register(fn: Callable[..., Awaitable[Any]]) -> Task[Any, Any]:
@@ -258,13 +258,6 @@ class Tasks:
 
     def __repr__(self) -> str:
         return f"Tasks({self.names})"
-
-
-N = TypeVar("N", int, float)
-
-
-def _optional(check: Callable[[object, str], N], value: object, name: str) -> N | None:
-    return None if value is None else check(value, name)
 
 
 def _check_signature(fn: Callable[..., Any], name: str) -> None:

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 import anyio
+
+from . import _args
 
 if TYPE_CHECKING:
     from ._job import Job
     from ._link import QueueLink
 
-__all__ = ["JobOptions", "OptionsByJob", "Running"]
+__all__ = ["JobOptions", "OptionsByJob", "Running", "optional"]
+
+N = TypeVar("N", int, float)
+
+
+def optional(check: Callable[[object, str], N], value: object, name: str) -> N | None:
+    """``check(value, name)``, or None for None: an optional argument, checked."""
+    return None if value is None else check(value, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +39,34 @@ class JobOptions:
     retry_max_delay: float
     keep_result: bool = False
     result_ttl: float | None = None
+
+    @classmethod
+    def checked(
+        cls,
+        *,
+        timeout: object,
+        max_deliveries: object,
+        retry_delay: object,
+        retry_max_delay: object,
+        keep_result: bool,
+        result_ttl: object,
+    ) -> JobOptions:
+        """Options from a user's arguments, each checked (errors name the argument)."""
+        delay = _args.seconds(retry_delay, "retry_delay")
+        max_delay = _args.seconds(retry_max_delay, "retry_max_delay")
+        if max_delay < delay:
+            raise ValueError(
+                f"retry_max_delay must be >= retry_delay, got retry_max_delay="
+                f"{retry_max_delay!r} < retry_delay={retry_delay!r}"
+            )
+        return cls(
+            timeout=optional(_args.positive_seconds, timeout, "timeout"),
+            max_deliveries=optional(_args.positive_int, max_deliveries, "max_deliveries"),
+            retry_delay=delay,
+            retry_max_delay=max_delay,
+            keep_result=keep_result,
+            result_ttl=optional(_args.positive_seconds, result_ttl, "result_ttl"),
+        )
 
 
 @runtime_checkable

@@ -25,8 +25,8 @@ import anyio.lowlevel
 
 from . import _args
 from ._events import DONE, EventHook, EventKind, JobEvent
-from ._fair import FairTaker, queues_of
-from ._handler import Handler, check_handler
+from ._fair import FairTaker, queues_of, warn_of_unknown
+from ._handler import Handler, check_handler, hooks_of
 from ._heartbeat import Heartbeat
 from ._job import Job
 from ._lifespan import Lifespan, lifespan_state, worker_state
@@ -34,7 +34,6 @@ from ._link import QueueLink
 from ._logfields import event_fields, worker_fields
 from ._outcome import DoNotRetry, RetryAfter
 from ._periodic import HasSchedules, Periodic, check_schedules, run_schedules
-from ._poll import TRANSIENT
 from ._queue import RedisJobQueue
 from ._renew import renew_locks
 from ._running import JobOptions, OptionsByJob, Running
@@ -116,13 +115,7 @@ class Worker:
     ) -> None:
         self._queues = queues_of(queue, queues)
         self._handler = check_handler(handler)
-        hooks: Sequence[EventHook] = ()
-        if callable(on_event):
-            hooks = (on_event,)
-        elif isinstance(on_event, Sequence) and all(callable(h) for h in on_event):
-            hooks = on_event
-        elif on_event is not None:
-            raise TypeError(f"on_event must be callable or a list of callables, got {on_event!r}")
+        self._hooks = hooks_of(on_event)
         if lifespan is not None and not callable(lifespan):
             raise TypeError(
                 f"lifespan must be a function returning an async context manager, got {lifespan!r}"
@@ -130,31 +123,19 @@ class Worker:
         self._concurrency = _args.positive_int(concurrency, "concurrency")
         self._lock_ms = _args.lock_ms(lock_timeout)
         self._grace = _args.seconds(grace, "grace")
-        retry_delay = _args.seconds(retry_delay, "retry_delay")
-        retry_max_delay = _args.seconds(retry_max_delay, "retry_max_delay")
-        if retry_max_delay < retry_delay:
-            raise ValueError(
-                f"retry_max_delay must be >= retry_delay, got retry_max_delay="
-                f"{retry_max_delay!r} < retry_delay={retry_delay!r}"
-            )
-        if max_deliveries is not None:
-            _args.positive_int(max_deliveries, "max_deliveries")
-        self._options = JobOptions(
-            timeout=None if timeout is None else _args.positive_seconds(timeout, "timeout"),
+        self._options = JobOptions.checked(
+            timeout=timeout,
             max_deliveries=max_deliveries,
             retry_delay=retry_delay,
             retry_max_delay=retry_max_delay,
             keep_result=bool(results),
-            result_ttl=None
-            if result_ttl is None
-            else _args.positive_seconds(result_ttl, "result_ttl"),
+            result_ttl=result_ttl,
         )
         self._lifespan = lifespan
         own: list[Periodic] = (
             self._handler.periodic if isinstance(self._handler, HasSchedules) else []
         )
         self._schedules = check_schedules([*periodic, *own], [q.name for q in self._queues])
-        self._hooks: tuple[EventHook, ...] = tuple(hooks)
         self._counts: Counter[str] = Counter()
         self._running: set[Running] = set()
         self._free = self._concurrency  # slots with no job handed to them
@@ -297,7 +278,7 @@ class Worker:
     async def _run(self, links: list[QueueLink]) -> None:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(renew_locks, lambda: self._running, self._lock_ms)
-            tasks.start_soon(self._warn_of_unknown, links)  # beside the first take, not before
+            tasks.start_soon(warn_of_unknown, links)  # beside the first take, not before
             tasks.start_soon(self._heartbeat.run)
             by_name = {link.name: link for link in links}
             tasks.start_soon(
@@ -306,20 +287,6 @@ class Worker:
             await self._take_jobs(tasks, links)
             await self._stop_handlers()
             tasks.cancel_scope.cancel()  # the renewer; every handler has ended
-
-    async def _warn_of_unknown(self, links: list[QueueLink]) -> None:
-        """A queue nothing was ever put in is likely a misspelled name: say so."""
-        for link in links:
-            try:
-                known = await link.exists()
-            except TRANSIENT:
-                return  # the feeder waits Redis out and says so
-            if not known:
-                logger.warning(
-                    "queue %r has never had a job (no marker key): is its name right? "
-                    "The worker waits for jobs on it anyway",
-                    link.name,
-                )
 
     @contextmanager
     def _signals(self, enabled: bool) -> Iterator[None]:
