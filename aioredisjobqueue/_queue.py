@@ -518,7 +518,8 @@ class RedisJobQueue(Generic[P]):
         limit; 0: look once), then raises ``TimeoutError``. Raises ``JobNotFoundError`` if
         the job is not in the queue and no result of it is kept (never put, completed
         without a result, result expired, cancelled: also while waiting), ``DeadJobError``
-        (with its ``error``) if it is or becomes a dead letter.
+        (with its ``error``) if it is or becomes a dead letter. A Redis restart while it
+        waits is ridden out (it looks again once its subscription is back).
         """
         job_id = _args.job_id(job_id, "job_id")
         seconds = None if timeout is None else _args.seconds(timeout, "timeout")

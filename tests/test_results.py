@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from aioredisjobqueue import (
     Worker,
     job_id,
 )
+from aioredisjobqueue.testing import RedisServer
 
 
 async def take(queue: RedisJobQueue) -> Job:
@@ -174,3 +176,34 @@ async def test_a_zero_timeout_looks_once(queue: RedisJobQueue) -> None:
         await queue.result(put, timeout=0)
     await (await take(queue)).complete(result="there")
     assert await queue.result(put, timeout=0) == "there"
+
+
+async def test_a_dead_letter_made_by_get_ends_the_wait(make_queue: MakeQueue) -> None:
+    queue = make_queue(max_deliveries=1)
+    put = await queue.put("abandoned")
+    assert await queue.get(lock_timeout=50) is not None  # its consumer dies holding it
+    waiting = asyncio.create_task(queue.result(put, timeout=30))
+
+    async def dead() -> bool:
+        await queue.get()  # after the lock expired: its last delivery is spent
+        return (await queue.stats()).dead == 1
+
+    await eventually(dead, "the lock to expire")
+    with pytest.raises(DeadJobError):
+        await waiting
+
+
+@pytest.mark.real_redis
+async def test_a_waiter_rides_out_a_redis_restart(tmp_path: Path, queue_name: str) -> None:
+    with RedisServer(tmp_path / "data", appendonly=True) as server:
+        async with RedisJobQueue(queue_name, url=server.url) as waiter:
+            put = await waiter.put("survives")
+            looks = count_looks(waiter)
+            waiting = asyncio.create_task(waiter.result(put, timeout=60))
+            await eventually(lambda: len(looks) == 1, "the first look", watch=[waiting])
+            await asyncio.to_thread(server.restart)
+            async with RedisJobQueue(queue_name, url=server.url) as worker:
+                job = await worker.get(lock_timeout=60_000)
+                assert job is not None
+                await job.complete(result="after the restart")
+            assert await waiting == "after the restart"
