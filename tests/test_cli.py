@@ -457,7 +457,9 @@ def test_jobs_of_a_killed_worker_come_back_when_their_locks_expire(
     eventually_sync(lambda: len(lines(handlers / "started")) == 2)
     killed.kill()  # SIGKILL: no chance to give anything back
     killed.wait()
-    assert stats_of(url, queue_name)["locked"] == 2
+    # still locked, or their 1 s locks already expired on a slow machine: not given back
+    stats = stats_of(url, queue_name)
+    assert stats["locked"] + stats["ready"] == stats["total"] == 2
     survivor = start_worker(queue_name, sleep=0.01)
     eventually_sync(lambda: sorted(lines(handlers / "done")) == ["x", "y"])
     survivor.send_signal(signal.SIGTERM)
