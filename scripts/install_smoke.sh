@@ -2,7 +2,7 @@
 # Install smoke test, run by .ci/run after the tests: build a wheel of this checkout, install
 # it with plain `pip install` (no extras) into a fresh venv, and check what a user gets:
 #   - the metadata: the version of aioredisjobqueue.__version__, the MIT license file,
-#     project URLs, and only the users' extras (no test or bench);
+#     project URLs, and only the users' extras (no test, bench or examples);
 #   - `aioredisjobqueue stats`, `put` and `--version` against a real redis-server;
 #   - aioredisjobqueue.testing's RedisServer without pytest installed.
 # Needs scripts/setup.sh first (.venv, redis-server). Takes about half a minute.
@@ -43,7 +43,7 @@ assert meta["Version"] == aioredisjobqueue.__version__, (meta["Version"], aiored
 assert meta["License-Expression"] == "MIT", meta["License-Expression"]
 assert any(str(f).endswith("LICENSE") for f in dist.files or []), "no LICENSE in the wheel"
 extras = set(meta.get_all("Provides-Extra") or [])
-assert not extras & {"test", "bench"}, f"internal extras published: {sorted(extras)}"
+assert not extras & {"test", "bench", "examples"}, f"internal extras published: {sorted(extras)}"
 urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL") or [])
 assert {"Homepage", "Documentation", "Repository", "Changelog"} <= set(urls), urls
 PY

@@ -3,8 +3,8 @@
 #
 #   - creates .venv in the project root with python3 (>= 3.11) if it is absent or broken
 #   - upgrades the venv's pip to >= 25.1 (for dependency groups), then installs the package
-#     editable with every extra of pyproject.toml and the dependency group "test" (pytest,
-#     ruff, mypy, ...), again only when pyproject.toml changed since the last install (a
+#     editable with every extra of pyproject.toml and the dependency groups "test" (pytest,
+#     ruff, mypy, ...) and "examples" (what the example service needs), again only when pyproject.toml changed since the last install (a
 #     stamp file in .venv remembers its hash)
 #   - makes sure redis-server is on the PATH: installs Debian's package with apt-get when
 #     running as root (or with passwordless sudo); otherwise says what to install and fails
@@ -126,9 +126,10 @@ sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (25, 1))' 2>/dev/null
         extras="$("$venv/bin/python" -c 'import sys, tomllib
 print(",".join(tomllib.load(open(sys.argv[1], "rb"))["project"].get("optional-dependencies", {})))' \
             "$root/pyproject.toml")" || return 1
-        _ajq_say "pip install -e '.[$extras]' --group test into .venv"
+        _ajq_say "pip install -e '.[$extras]' --group test --group examples into .venv"
         _ajq_quiet "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-            -e "${root}[$extras]" --group "$root/pyproject.toml:test" || {
+            -e "${root}[$extras]" --group "$root/pyproject.toml:test" \
+            --group "$root/pyproject.toml:examples" || {
             _ajq_fail "pip install failed (see above)"
             return 1
         }
