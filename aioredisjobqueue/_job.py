@@ -25,15 +25,25 @@ class Job(Generic[P]):
     value the codec refuses raises there, so a Worker retries it as a failure). ``data`` is
     the stored JSON value itself. ``get()`` returns the payload too, as in
     python-redisjobqueue. ``deliveries`` is 1 on the first get and grows by one each time
-    the job is taken again after its lock expired or it was released.
+    the job is taken again after its lock expired or it was released. ``pickup_delay`` is
+    how long the job had been due when this delivery took it, in seconds by the Redis
+    server's clock (since its put, its delay's or retry's end, or the expiry of an earlier
+    delivery's lock).
     The lock is held by this object's token: ``complete``, ``extend`` and ``release``
     raise ``LockLostError`` once another consumer has taken the job.
     """
 
-    __slots__ = ("_payload", "_queue", "_token", "data", "deliveries", "id")
+    __slots__ = ("_payload", "_queue", "_token", "data", "deliveries", "id", "pickup_delay")
 
     def __init__(
-        self, queue: RedisJobQueue[P], job_id: str, data: Any, deliveries: int, token: str
+        self,
+        queue: RedisJobQueue[P],
+        job_id: str,
+        data: Any,
+        deliveries: int,
+        token: str,
+        *,
+        pickup_delay: float = 0.0,
     ) -> None:
         self._queue = queue
         self.id = job_id
@@ -41,6 +51,7 @@ class Job(Generic[P]):
         self._payload: P = _UNREAD
         self.deliveries = deliveries
         self._token = token
+        self.pickup_delay = pickup_delay
 
     @property
     def payload(self) -> P:

@@ -278,7 +278,17 @@ class RedisJobQueue(Generic[P]):
             (taken,) = await self._get_sender(lock_ms)([count])
         else:
             taken = await batcher.submit(count)
-        return [Job(self, d.id, _codec.decode(d.payload), d.deliveries, d.token) for d in taken]
+        return [
+            Job(
+                self,
+                d.id,
+                _codec.decode(d.payload),
+                d.deliveries,
+                d.token,
+                pickup_delay=d.waited_us / 1_000_000,
+            )
+            for d in taken
+        ]
 
     def _get_sender(self, lock_ms: int) -> Callable[[list[int]], Awaitable[list[list[Delivery]]]]:
         """One get.lua call for several callers at once: each gets its count, in order."""

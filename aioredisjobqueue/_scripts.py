@@ -108,6 +108,7 @@ class Delivery:
     payload: bytes | str
     deliveries: int
     token: str
+    waited_us: int = 0  # how long it had been due when taken (server clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +214,8 @@ class Scripts:
 
         def parse(flat: list[Any]) -> list[Delivery]:
             return [
-                Delivery(_hex(key), payload, int(deliveries), token)
-                for key, payload, deliveries in _records(flat, 3)
+                Delivery(_hex(key), payload, int(deliveries), token, int(waited))
+                for key, payload, deliveries, waited in _records(flat, 4)
             ]
 
         def adopt(flat: Any) -> None:

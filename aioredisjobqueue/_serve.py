@@ -15,9 +15,10 @@ from ._http import Reply, Route, serving
 from ._poll import TRANSIENT
 
 if TYPE_CHECKING:
+    from .metrics import Metrics
     from .worker import Worker
 
-__all__ = ["PING_WITHIN", "endpoints", "health_routes"]
+__all__ = ["PING_WITHIN", "endpoints", "health_routes", "metrics_routes"]
 
 # How long readiness waits for Redis to answer PING (seconds).
 PING_WITHIN = 2.0
@@ -49,6 +50,22 @@ def health_routes(worker: Worker) -> dict[str, Route]:
         return Reply.text(200, "ok: Redis answers")
 
     return {"/livez": livez, "/readyz": readyz}
+
+
+def metrics_routes(metrics: Metrics, worker: Worker) -> dict[str, Route]:
+    """``/metrics``: the worker's metrics, the gauges of its queues read at each scrape (for
+    at most ``PING_WITHIN`` seconds; when Redis does not answer they keep their values)."""
+
+    async def scrape() -> Reply:
+        try:
+            with anyio.fail_after(PING_WITHIN):
+                await metrics.collect(worker.queues)
+        except (*TRANSIENT, RedisError):
+            pass  # the counters still count; the gauges show the last values read
+        body, content_type = metrics.exposition()
+        return Reply(200, content_type, body)
+
+    return {"/metrics": scrape}
 
 
 @contextlib.asynccontextmanager

@@ -47,7 +47,7 @@ from ._jsonlog import JsonFormatter
 from ._keys import MARKER_PATTERN, QueueKeys, queue_name_of_marker, validate_queue_name
 from ._poll import TRANSIENT
 from ._queue import QueueStats, RedisJobQueue
-from ._serve import endpoints, health_routes
+from ._serve import endpoints, health_routes, metrics_routes
 from .worker import DEFAULT_MAX_DELIVERIES, Handler, Worker
 
 __all__ = ["cli"]
@@ -344,6 +344,8 @@ def worker(
     )
     logging.basicConfig(level=log_level.upper(), handlers=[log_handler])
 
+    metrics = None if metrics_port is None else _metrics()
+
     async def main(client: Any) -> None:
         await client.ping()  # fail at once, with one line, when Redis is not there
         # queues with a pool of their own: their calls share one pipelined connection
@@ -362,12 +364,15 @@ def worker(
                 retry_max_delay=retry_max_delay,
                 timeout=timeout,
                 heartbeat=heartbeat,
+                on_event=None if metrics is None else metrics.on_event,
             )
         except (TypeError, ValueError) as exc:
             raise click.UsageError(str(exc)) from None
         ports: dict[int, dict[str, Route]] = {}
         if health_port is not None:
             ports.setdefault(health_port, {}).update(health_routes(the_worker))
+        if metrics_port is not None and metrics is not None:
+            ports.setdefault(metrics_port, {}).update(metrics_routes(metrics, the_worker))
         try:
             async with contextlib.AsyncExitStack() as stack:
                 try:
@@ -380,6 +385,23 @@ def worker(
                 await queue.aclose()
 
     _run(url, main)
+
+
+def _metrics() -> Any:
+    """Metrics on a registry of their own, with the process' own metrics (CPU, memory)."""
+    try:
+        import prometheus_client
+
+        from .metrics import Metrics
+    except ModuleNotFoundError as exc:
+        raise click.UsageError(
+            f"--metrics-port needs prometheus-client: pip install 'aioredisjobqueue[metrics]' "
+            f"({exc})"
+        ) from None
+    registry = prometheus_client.CollectorRegistry()
+    prometheus_client.ProcessCollector(registry=registry)
+    prometheus_client.PlatformCollector(registry=registry)
+    return Metrics(registry)
 
 
 # -- looking into queues ---------------------------------------------------------------

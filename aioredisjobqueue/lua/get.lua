@@ -3,7 +3,8 @@
 -- ARGV[1] how many jobs at most, ARGV[2] lock timeout in ms, ARGV[3] token,
 -- ARGV[4] max deliveries (0: no limit), ARGV[5] done channel (told the ids dead-lettered,
 -- 12 bytes each, for result() waiters)
--- returns a flat array: job id, payload, deliveries (this one included) for each job locked.
+-- returns a flat array: job id, payload, deliveries (this one included), and how long it
+-- had been due (µs: since its due time, or since its lock expired) for each job locked.
 -- A job is due when it is waiting and its time has come, or locked and its lock has expired.
 -- A due job already delivered max-deliveries times moves to the dead set instead.
 local now = now_us()
@@ -24,12 +25,12 @@ while taken < count do
   -- merge the two runs by score; every job looked at stops being due, so the loop ends
   local i, j, looked = 1, 1, 0
   while looked < need and (i <= #w or j <= #l) do
-    local id, from
+    local id, from, due
     if j > #l or (i <= #w and tonumber(w[i + 1]) <= tonumber(l[j + 1])) then
-      id, from = w[i], KEYS[1]
+      id, from, due = w[i], KEYS[1], tonumber(w[i + 1])
       i = i + 2
     else
-      id, from = l[j], KEYS[2]
+      id, from, due = l[j], KEYS[2], tonumber(l[j + 1])
       j = j + 2
     end
     looked = looked + 1
@@ -54,6 +55,7 @@ while taken < count do
       out[#out + 1] = id
       out[#out + 1] = payload
       out[#out + 1] = deliveries
+      out[#out + 1] = string.format('%.0f', math.max(0, now - due))
       taken = taken + 1
     end
   end
