@@ -1,8 +1,9 @@
 """aioredisjobqueue: an asyncio job queue on Redis with unique jobs and expiring locks.
 
 ``RedisJobQueue`` puts and takes jobs; ``Worker`` runs a handler on them with lock renewal,
-retries and graceful stop. The public modules ``aioredisjobqueue.cli`` (the command line)
-and ``aioredisjobqueue.testing`` (pytest fixtures and helpers) are imported by name.
+retries and graceful stop. The public modules ``aioredisjobqueue.cli`` (the command line),
+``aioredisjobqueue.testing`` (pytest fixtures and helpers) and ``aioredisjobqueue.metrics``
+(Prometheus metrics, the ``[metrics]`` extra) are imported by name.
 """
 
 from ._codec import job_id
