@@ -34,7 +34,13 @@ def test_status_cancel_and_put_with_a_key(url: str, queue_name: str) -> None:
     assert (record["id"], record["state"], record["deliveries"]) == (chosen, "waiting", 0)
     assert record["due_at"].endswith("+00:00") and record["last_error"] is None
 
-    done = cli("cancel", queue_name, chosen, url=url)
+    by_key = json.loads(cli("status", queue_name, "--key", "request-7", url=url).stdout)
+    assert by_key == record
+    both = cli("status", queue_name, chosen, "--key", "request-7", url=url)
+    assert_one_line_error(both, 2, "give the job's ID or its --key, one of them")
+    assert_one_line_error(cli("status", queue_name, url=url), 2, "give the job's ID or its --key")
+
+    done = cli("cancel", queue_name, "--key", "request-7", url=url)
     assert done.stdout.strip() == f"cancelled job {chosen} in queue {queue_name!r}"
     assert_one_line_error(cli("status", queue_name, chosen, url=url), 1, f"no job {chosen}")
     assert_one_line_error(cli("cancel", queue_name, chosen, url=url), 1, f"no job {chosen}")
