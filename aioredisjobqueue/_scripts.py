@@ -181,7 +181,8 @@ class Scripts:
         self._dead_letter = _Script(
             client, pipe, "dead_letter", (k.locked, k.state, k.dead, k.errors)
         )
-        self._tick = _Script(client, pipe, "tick", (k.ticks, k.waiting, k.payloads, k.marker))
+        tick_keys = (k.ticks, k.waiting, k.payloads, k.marker, k.locked, k.dead, k.state, k.errors)
+        self._tick = _Script(client, pipe, "tick", tick_keys)
         self._delete_dead = _Script(
             client, pipe, "delete_dead", (k.dead, k.payloads, k.state, k.errors)
         )

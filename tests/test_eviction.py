@@ -15,6 +15,7 @@ import redis
 from test_cli import cli
 
 from aioredisjobqueue import LockLostError, QueueStats, RedisJobQueue, job_id
+from aioredisjobqueue._codec import encode
 from aioredisjobqueue._eviction import _find
 from aioredisjobqueue.testing import RedisServer
 
@@ -224,3 +225,13 @@ async def test_a_put_after_payloads_were_evicted_starts_the_job_anew(
             await held.complete()
         jobs = await queue.get_many(10)
         assert sorted((j.payload, j.deliveries) for j in jobs) == [("dead", 1), ("held", 1)]
+
+
+async def test_a_periodic_tick_heals_its_job_as_a_put_does(real_queue: RedisJobQueue) -> None:
+    # tick.lua queues through the same prelude function as put.lua
+    job = await real_queue.put({"periodic": "nightly"})
+    await real_queue.redis.zrem(real_queue.keys.waiting, bytes.fromhex(job))
+    text = encode({"periodic": "nightly"})
+    assert await real_queue._scripts.tick("nightly", 1, job, text) == 1
+    assert [w.id for w in await real_queue.peek()] == [job]
+    assert await real_queue._scripts.tick("nightly", 2, job, text) == 2  # queued: a duplicate

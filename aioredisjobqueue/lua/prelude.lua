@@ -36,3 +36,32 @@ local function held_by(state_key, id, token)
   return deliveries
 end
 
+-- Every job whose payload is stored sits in exactly one of the zsets waiting, locked and
+-- dead; add_job counts on it to heal what an eviction leaves.
+
+-- queue the job `id` with the canonical JSON `text`, due at `score` (µs), unless it is in
+-- the queue already; true if it was queued. `k` names the keys: waiting, payloads, locked,
+-- dead, state, errors. An eviction (Redis dropping whole keys to free memory) can leave a
+-- payload in no zset: that job is queued again, as new, instead of being a duplicate for
+-- ever. A new payload drops what an eviction of the payloads may have left of an older job
+-- (zset entries, state, last error).
+local function add_job(k, id, text, score)
+  if redis.call('HSETNX', k.payloads, id, text) == 1 then
+    if redis.call('HDEL', k.state, id) == 1 then
+      redis.call('ZREM', k.locked, id)
+      redis.call('ZREM', k.dead, id)
+      redis.call('HDEL', k.errors, id)
+    end
+  else
+    for _, key in ipairs({k.waiting, k.locked, k.dead}) do
+      if redis.call('ZSCORE', key, id) then
+        return false
+      end
+    end
+    redis.call('HDEL', k.state, id)
+    redis.call('HDEL', k.errors, id)
+  end
+  redis.call('ZADD', k.waiting, score, id)
+  return true
+end
+

@@ -4,43 +4,19 @@
 -- ARGV[1] wake channel, then triples: ARGV[3k-1] job id, ARGV[3k] canonical JSON,
 -- ARGV[3k+1] delay in microseconds (>= 0)
 -- returns an array with one integer per triple: 1 if queued, 0 if that id is already in the queue
--- Every script keeps each job of the payloads hash in exactly one of the zsets waiting, locked
--- and dead. An eviction (Redis dropping whole keys to free memory) can break that; a put
--- heals what it left of a job: a payload in no zset is queued again, as new, instead of being
--- a duplicate for ever; a new payload drops the zset entries and state left of an old one.
+-- (a job an eviction left half there is queued again: see add_job in the prelude)
+local k = {
+  waiting = KEYS[1], payloads = KEYS[2], locked = KEYS[4], dead = KEYS[5], state = KEYS[6],
+  errors = KEYS[7],
+}
 local now = now_us()
 local n = (#ARGV - 1) / 3
 local added = {}
 local due_now = false
-
--- true if the job `id` (whose payload is stored) sits in none of the queue's zsets
-local function lost(id)
-  for _, key in ipairs({KEYS[1], KEYS[4], KEYS[5]}) do
-    if redis.call('ZSCORE', key, id) then
-      return false
-    end
-  end
-  return true
-end
-
 for i = 1, n do
-  local id = ARGV[3 * i - 1]
-  local new = redis.call('HSETNX', KEYS[2], id, ARGV[3 * i]) == 1
-  if new then
-    if redis.call('HDEL', KEYS[6], id) == 1 then  -- a state without payload: evicted
-      redis.call('ZREM', KEYS[4], id)
-      redis.call('ZREM', KEYS[5], id)
-      redis.call('HDEL', KEYS[7], id)
-    end
-  elseif lost(id) then
-    redis.call('HDEL', KEYS[6], id)
-    redis.call('HDEL', KEYS[7], id)
-    new = true
-  end
-  if new then
-    local delay = tonumber(ARGV[3 * i + 1])
-    -- the jobs of one call score a microsecond apart, in order, so a batch keeps its order
-    redis.call('ZADD', KEYS[1], now + delay - (n - i), id)
+  local delay = tonumber(ARGV[3 * i + 1])
+  -- the jobs of one call score a microsecond apart, in order, so a batch keeps its order
+  if add_job(k, ARGV[3 * i - 1], ARGV[3 * i], now + delay - (n - i)) then
     added[i] = 1
     if delay == 0 then
       due_now = true
