@@ -142,8 +142,12 @@ class RedisClusterServer(Deployment):
 
     @property
     def url(self) -> str:
-        """``redis://127.0.0.1:PORT/0`` of the first node (any node leads to the cluster)."""
-        return self.nodes[0].url
+        """``redis://127.0.0.1:PORT/0`` of the first running node (any node leads to the
+        cluster)."""
+        return self._running().url
+
+    def _running(self) -> RedisServer:
+        return next(n for n in self.nodes if n.running)
 
     def start(self) -> None:
         """Start the nodes, make the cluster, and wait until it is ok everywhere."""
@@ -153,6 +157,9 @@ class RedisClusterServer(Deployment):
             "--cluster-enabled", "yes",
             "--cluster-config-file", "nodes.conf",
             "--cluster-node-timeout", str(self.node_timeout_ms),
+            # a replica syncs at once (Redis 7 waits 5 s for more replicas by default), so
+            # it can take over as soon as the cluster is made
+            "--repl-diskless-sync-delay", "0",
             *debug_args(),
         ]  # fmt: skip
         try:
@@ -177,15 +184,29 @@ class RedisClusterServer(Deployment):
             raise
 
     def wait_ok(self, within: float = _SETTLE_WITHIN) -> None:
-        """Wait until every running node says the cluster is ok and all slots are served."""
+        """Wait until every running node says the cluster is ok and all slots are served by
+        running primaries (after a kill, until a replica took over)."""
 
         def ok() -> bool:
+            running = {n.port for n in self.nodes if n.running}
+            try:
+                owners = {port for _, _, port in _cluster_slots(self._running().port)}
+            except RuntimeError:
+                return False
+            if not owners <= running:
+                return False
             for node in self.nodes:
                 if not node.running:
                     continue
                 state = info(node.port, "cluster", "info")
                 if state.get("cluster_state") != "ok" or state.get("cluster_slots_ok") != "16384":
                     return False
+                replication = info(node.port, "info", "replication")
+                if replication.get("role") == "slave" and (
+                    replication.get("master_link_status") != "up"
+                    or replication.get("master_sync_in_progress") != "0"
+                ):
+                    return False  # a replica that never synced cannot take over
             return True
 
         wait_for("the cluster to be ok", ok, within)
@@ -198,9 +219,33 @@ class RedisClusterServer(Deployment):
             if n.running and info(n.port, "info", "replication").get("role") == "master"
         ]
 
+    def replica_of(self, primary: RedisServer) -> RedisServer:
+        """A running replica of ``primary``."""
+        primary_id = redis_cli(primary.port, "cluster", "myid").strip()
+        for line in redis_cli(primary.port, "cluster", "nodes").splitlines():
+            fields = line.split()
+            if len(fields) > 3 and "slave" in fields[2] and fields[3] == primary_id:
+                port = int(fields[1].split("@")[0].rsplit(":", 1)[1])
+                replica = next(n for n in self.nodes if n.port == port)
+                if replica.running:
+                    return replica
+        raise RuntimeError(f"primary on port {primary.port} has no running replica")
+
+    def failover(self, primary: RedisServer) -> RedisServer:
+        """``CLUSTER FAILOVER`` on a replica of ``primary``; wait until it took over and the
+        cluster is ok. Returns the new primary."""
+        replica = self.replica_of(primary)
+        redis_cli(replica.port, "cluster", "failover")
+        wait_for(
+            "the replica to take over",
+            lambda: info(replica.port, "info", "replication").get("role") == "master",
+        )
+        self.wait_ok()
+        return replica
+
     def node_of(self, key: str) -> RedisServer:
         """The primary that serves ``key``'s slot now."""
-        slot = int(redis_cli(self.nodes[0].port, "cluster", "keyslot", key).strip())
+        slot = int(redis_cli(self._running().port, "cluster", "keyslot", key).strip())
         for low, high, port in _cluster_slots(self.primaries()[0].port):
             if low <= slot <= high:
                 return next(n for n in self.nodes if n.port == port)

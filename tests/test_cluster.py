@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
@@ -179,3 +182,84 @@ async def test_command_line_reaches_queues_of_every_primary(
     assert "is a cluster node" in refused.stderr and "--cluster" in refused.stderr
     for name in names:
         assert cli("--cluster", "--url", url, "purge", name, "--yes").returncode == 0
+
+
+async def drain_through(
+    cluster: RedisClusterServer, name: str, fault: Callable[[], None], jobs: int = 2_000
+) -> tuple[set[int], set[int]]:
+    """A Worker and a consume() loop drain ``jobs`` jobs while a producer puts more;
+    ``fault`` strikes the queue's primary mid-drain. Returns (acknowledged, done)."""
+    acknowledged: set[int] = set()
+    done: set[int] = set()
+    async with RedisJobQueue(name, url=cluster.url, cluster=True) as queue:
+        acknowledged.update(range(jobs))
+        for start in range(0, jobs, 500):
+            await queue.put_many(range(start, start + 500))
+
+        async def handle(job: Job) -> None:
+            done.add(job.payload)
+            await asyncio.sleep(0.001)
+
+        async def consume() -> None:
+            async for job in queue.consume(5_000):
+                done.add(job.payload)
+                with contextlib.suppress(Exception):  # its outcome unknown: it comes back
+                    await job.complete()
+
+        async def produce() -> None:
+            for n in itertools.count(jobs):
+                try:
+                    await queue.put(n)
+                    acknowledged.add(n)
+                except Exception:  # not acknowledged
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.005)
+
+        worker = Worker(queue, handle, concurrency=4, lock_timeout=5_000)
+        loops = [asyncio.create_task(worker.run()), asyncio.create_task(consume())]
+        producer = asyncio.create_task(produce())
+        try:
+            await until(lambda: len(done) > jobs // 4)
+            await asyncio.to_thread(fault)
+            at_fault = len(acknowledged)
+            await until(lambda: len(acknowledged) > at_fault + 100, within=60)
+            producer.cancel()
+            await until(lambda: acknowledged <= done or any(t.done() for t in loops), 60)
+            assert not any(t.done() for t in loops), [t.exception() for t in loops if t.done()]
+        finally:
+            producer.cancel()
+            worker.stop()
+            loops[1].cancel()
+            await asyncio.gather(producer, *loops, return_exceptions=True)
+        await queue.purge()
+    return acknowledged, done
+
+
+async def test_consumers_ride_through_a_killed_primary(redis_cluster: RedisClusterServer) -> None:
+    """SIGKILL of the primary that holds the queue: its replica takes over after the node
+    timeout, and the Worker and the consume() loop go on there."""
+    name = names_on_every_primary(redis_cluster)[0]
+    primary = redis_cluster.node_of(f"ajq:{{{name}}}:waiting")
+
+    def kill() -> None:
+        primary.kill()
+        redis_cluster.wait_ok()
+
+    try:
+        acknowledged, done = await drain_through(redis_cluster, name, kill)
+    finally:
+        primary.start()  # it comes back as a replica of the new primary
+        redis_cluster.wait_ok()
+    print(f"killed primary: {len(acknowledged)} acknowledged, {len(acknowledged - done)} lost")
+
+
+async def test_consumers_ride_through_a_cluster_failover(redis_cluster: RedisClusterServer) -> None:
+    """CLUSTER FAILOVER on a replica of the queue's primary: the old primary turns replica
+    (READONLY, MOVED), and the Worker and the consume() loop follow the slot."""
+    name = names_on_every_primary(redis_cluster)[1]
+    primary = redis_cluster.node_of(f"ajq:{{{name}}}:waiting")
+
+    acknowledged, done = await drain_through(
+        redis_cluster, name, lambda: redis_cluster.failover(primary)
+    )
+    assert acknowledged <= done  # a coordinated failover loses nothing
