@@ -12,7 +12,15 @@ if TYPE_CHECKING:
     from ._events import JobEvent
     from ._job import Job
 
-__all__ = ["event_fields", "job_fields", "worker_fields"]
+__all__ = ["event_fields", "job_fields", "task_name", "worker_fields"]
+
+
+def task_name(job: Job) -> str | None:
+    """The task of a job of a ``Tasks`` registry (its JSON is ``{"task": name, ...}``), or
+    None for a job of no task."""
+    data = job.data
+    name = data.get("task") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def job_fields(
@@ -21,6 +29,9 @@ def job_fields(
     """queue, job_id, delivery; duration (s) and error where given."""
     fields: dict[str, object] = {"queue": job.queue.name, "job_id": job.id}
     fields["delivery"] = job.deliveries
+    task = task_name(job)
+    if task is not None:
+        fields["task"] = task
     if duration is not None:
         fields["duration"] = round(duration, 6)
     if isinstance(error, BaseException):

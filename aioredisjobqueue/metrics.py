@@ -13,8 +13,8 @@ Counters and histograms move as the worker's jobs run; the gauges of queues (job
 state, live workers) are read from Redis by ``collect`` or ``watch``. The command-line
 worker serves them with ``--metrics-port``, collecting the gauges at each scrape.
 
-Every job metric has the labels ``queue`` and ``task``; ``task`` is what ``task_of(job)``
-returns, empty without it.
+Every job metric has the labels ``queue`` and ``task``: the task's name for the jobs of a
+``Tasks`` registry (or what ``task_of(job)`` returns), else empty.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
 from . import _args
 from ._events import JobEvent
 from ._job import Job
+from ._logfields import task_name
 from ._poll import TRANSIENT
 from ._queue import RedisJobQueue
 
@@ -69,7 +70,8 @@ class Metrics:
     (labels ``queue``, ``state``: ready, locked, delayed, dead) and ``queue_workers`` (live
     workers of each queue).
 
-    ``task_of(job)`` names the task of a job for the ``task`` label (None or empty: none).
+    ``task_of(job)`` names the task of a job for the ``task`` label (None or empty: none);
+    by default the name of a ``Tasks`` registry's task (``{"task": name, ...}`` payloads).
     One ``Metrics`` per registry: a second raises ``ValueError`` (duplicated time series).
     """
 
@@ -78,7 +80,7 @@ class Metrics:
         registry: CollectorRegistry | None = prometheus_client.REGISTRY,
         *,
         namespace: str = "aioredisjobqueue",
-        task_of: Callable[[Job], str | None] | None = None,
+        task_of: Callable[[Job], str | None] | None = task_name,
     ) -> None:
         if task_of is not None and not callable(task_of):
             raise TypeError(f"task_of must be callable, got {task_of!r}")

@@ -20,7 +20,7 @@ from test_cli import assert_one_line_error, cli, run
 from test_cli_ops import _put, get
 from test_worker import running
 
-from aioredisjobqueue import DoNotRetry, Job, RedisJobQueue, Worker
+from aioredisjobqueue import DoNotRetry, Job, RedisJobQueue, Tasks, Worker
 from aioredisjobqueue.metrics import Metrics
 from aioredisjobqueue.testing import RedisServer, free_port
 
@@ -60,6 +60,29 @@ async def test_a_workers_events_move_the_counters_and_histograms(make_queue: Mak
     assert value(registry, durations, queue=q, task="bill", outcome="dead") == 1
     pickups = "aioredisjobqueue_job_pickup_delay_seconds_count"
     assert value(registry, pickups, queue=q, task="mail") == 3
+
+
+async def test_jobs_of_typed_tasks_are_labelled_with_their_task(make_queue: MakeQueue) -> None:
+    queue = make_queue()
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    tasks = Tasks()
+
+    @tasks.task
+    async def send_email(to: str) -> None:
+        pass
+
+    await send_email.put(queue, to="ada@example.com")
+    await queue.put("plain")
+    worker = Worker(queue, tasks, on_event=metrics.on_event)
+    async with running(worker):
+        await eventually(lambda: worker.counts.get("complete") == worker.counts.get("dead") == 1)
+    completed = "aioredisjobqueue_jobs_completed_total"
+    assert value(registry, completed, queue=queue.name, task="send_email") == 1
+    # the plain job is no task's: dead-lettered at once, with no task label
+    assert (
+        value(registry, "aioredisjobqueue_jobs_dead_lettered_total", queue=queue.name, task="") == 1
+    )
 
 
 @pytest.mark.real_redis
