@@ -4,6 +4,7 @@ order they had, and a job keeps its id through the round trip through Redis."""
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import random
 import uuid
@@ -15,6 +16,18 @@ from hypothesis import strategies as st
 
 from aioredisjobqueue import DuplicateJobError, RedisJobQueue, job_id
 from aioredisjobqueue.testing import RedisServer
+
+
+class _Level(enum.IntEnum):
+    HIGH = 2
+
+
+class _Name(str):
+    """A str subclass that sorts backwards: its order must not be the canonical one."""
+
+    def __lt__(self, other: object) -> bool:
+        return str(self) > str(other)
+
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -120,6 +133,9 @@ def test_equal_values_in_any_key_order_share_an_id(value: Any, rng: random.Rando
         ({1: "x", "b": [{True: None}]}, {"b": [{"true": None}], "1": "x"}),
         ({None: 1, 1.5: 2, False: 3}, {"null": 1, "1.5": 2, "false": 3}),
         ((1, (2, 3)), [1, [2, 3]]),
+        ({10: "a", 9.5: "b"}, {"9.5": "b", "10": "a"}),
+        ({_Level.HIGH: "x"}, {"2": "x"}),
+        ({_Name("b"): 1, "a": [{_Name("d"): 0, "c": 0}]}, {"a": [{"c": 0, "d": 0}], "b": 1}),
     ],
 )
 def test_python_keys_are_the_strings_json_makes_of_them(a: Any, b: Any) -> None:
