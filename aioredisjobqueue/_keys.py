@@ -18,6 +18,9 @@ ajq:{NAME}:worker:ID hash  what the worker ID reports of itself (host, pid, coun
                      expires with its heartbeat
 ajq:{NAME}:done      pub/sub channel: jobs completed, dead-lettered or cancelled (ids)
 ajq:{NAME}:ticks     hash  periodic schedule name -> its last tick queued (µs since the epoch)
+
+Every job in the payloads hash sits in exactly one of waiting, locked and dead. Only the
+functions of lua/prelude.lua read or write a state ("DELIVERIES:TOKEN") and the server clock.
 """
 
 from __future__ import annotations
