@@ -134,7 +134,8 @@ class Completion:
 
 @dataclass(frozen=True, slots=True)
 class PageEntry:
-    """A job as ``page.lua`` lists it: its payload cut to a preview, its zset score."""
+    """A job as ``page.lua`` lists it: its payload cut to a preview, its zset score, its
+    last error, and the task it runs if it is a typed task's job."""
 
     id: str
     preview: bytes | str
@@ -142,6 +143,7 @@ class PageEntry:
     deliveries: int
     score_us: int
     error: str | None
+    task: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,8 +310,9 @@ class Scripts:
                 int(deliveries),
                 int(float(score)),
                 None if error is None else _text(error),
+                None if task is None else _text(task),
             )
-            for key, preview, size, deliveries, score, error in _records(flat, 6)
+            for key, preview, size, deliveries, score, error, task in _records(flat, 7)
         ]
         return Page(int(now), int(total), entries)
 

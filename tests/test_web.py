@@ -22,7 +22,7 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 from test_worker import running
 
-from aioredisjobqueue import Job, RedisJobQueue, Worker, job_id
+from aioredisjobqueue import Job, RedisJobQueue, Tasks, Worker, job_id
 from aioredisjobqueue.testing import RedisServer, free_port
 from aioredisjobqueue.web import app
 
@@ -283,6 +283,35 @@ async def test_api_jobs_lists_dead_letters_oldest_first(
     ]
     assert data["total"] == 2
     assert all(j["at"] <= data["now"] for j in data["jobs"])
+
+
+async def test_api_jobs_names_the_task_of_typed_tasks_jobs(
+    client: Client, real_queue: RedisJobQueue
+) -> None:
+    tasks = Tasks()
+
+    @tasks.task()
+    async def send_email(to: str, body: str = "") -> None:
+        pass
+
+    long_id = await send_email.put(real_queue, to="ada@example.com", body="x" * 5000)
+    short_id = await send_email.put(real_queue, to="bob@example.com")
+    tick_id = await real_queue.put({"task": "report", "args": {}, "tick": "2026-11-30T05:00"})
+    plain_id = await real_queue.put({"args": [1], "task": "not a task's job"})
+    quoted_id = await real_queue.put({"args": {}, "task": 'say "hi"'})
+    c = client()
+    data = (await c.get(f"/api/jobs/{real_queue.name}")).json()
+    assert {j["id"]: j["task"] for j in data["jobs"]} == {
+        long_id: "send_email",
+        short_id: "send_email",
+        tick_id: "report",
+        plain_id: None,
+        quoted_id: None,  # a name the tail cannot read plainly is left out of lists
+    }
+    job = (await c.get(f"/api/job/{real_queue.name}?id={long_id}")).json()
+    assert job["task"] == "send_email"
+    quoted = (await c.get(f"/api/job/{real_queue.name}?id={quoted_id}")).json()
+    assert quoted["task"] == 'say "hi"'
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from aioredisjobqueue import Job, RedisJobQueue, Worker
+from aioredisjobqueue import Job, RedisJobQueue, Tasks, Worker
 from aioredisjobqueue.testing import RedisServer
 
 pytestmark = [
@@ -202,4 +202,26 @@ def test_a_dead_letter_is_requeued_from_the_dead_letters_page(
     wait(browser, lambda d: d.find_element(By.ID, "state").text == "waiting")
     assert '"html": "<img src=x' in browser.find_element(By.ID, "payload").text
     assert browser.execute_script("return window.xss") is None
+    run(lambda q: q.purge(), redis_server.url, queue_name)
+
+
+def test_the_queue_page_shows_the_task_of_typed_tasks_jobs(
+    browser: WebDriver, base: str, redis_server: RedisServer, queue_name: str
+) -> None:
+    tasks = Tasks()
+
+    @tasks.task()
+    async def send_email(to: str) -> None:
+        pass
+
+    run(lambda q: q.put({"plain": True}), redis_server.url, queue_name)
+    browser.get(f"{base}/queue/{queue_name}")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#jobs tbody tr[data-id]"))
+    assert not browser.find_element(By.CSS_SELECTOR, "#jobs th.task").is_displayed()
+
+    jid = run(lambda q: send_email.put(q, to="ada@example.com"), redis_server.url, queue_name)
+    cell = f'#jobs tbody tr[data-id="{jid}"] td.task'
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, cell))
+    assert browser.find_element(By.CSS_SELECTOR, cell).text == "send_email"
+    assert browser.find_element(By.CSS_SELECTOR, "#jobs th.task").is_displayed()
     run(lambda q: q.purge(), redis_server.url, queue_name)

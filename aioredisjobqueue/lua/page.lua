@@ -6,9 +6,21 @@
 -- ARGV[4] how many bytes of each payload to return at most
 -- returns a flat array: now (µs, server clock), how many jobs the part holds, then for each
 -- job of the page, in score order: id, payload (cut to ARGV[4] bytes), the payload's length
--- in bytes, deliveries, score (µs), last error (nil: none). Reads O(log N + page size):
--- ranks, never a whole zset.
+-- in bytes, deliveries, score (µs), last error (nil: none), task name (nil: no task's job).
+-- Reads O(log N + page size): ranks, never a whole zset.
 local now = string.format('%.0f', now_us())
+
+-- The task of a typed task's job, {"args":{…},"task":NAME} or {…,"task":NAME,"tick":…} in
+-- canonical JSON (sorted keys): read at the payload's end, so large arguments cost nothing.
+local function task_of(payload)
+  if string.sub(payload, 1, 9) ~= '{"args":{' then
+    return false
+  end
+  local tail = string.sub(payload, -300)
+  return string.match(tail, ',"task":"([^"\\]*)"}$')
+    or string.match(tail, ',"task":"([^"\\]*)","tick":"[^"\\]*"}$')
+    or false
+end
 local first = 0
 local size = redis.call('ZCARD', KEYS[1])
 if ARGV[1] ~= 'all' then
@@ -37,5 +49,6 @@ for i = 1, #ids, 2 do
   out[#out + 1] = (parse_state(redis.call('HGET', KEYS[3], id)))
   out[#out + 1] = ids[i + 1]
   out[#out + 1] = redis.call('HGET', KEYS[4], id)
+  out[#out + 1] = task_of(payload)
 end
 return out

@@ -50,6 +50,16 @@ def _pretty(text: str) -> str:
         return text
 
 
+def _task(text: str) -> str | None:
+    """The task a typed task's job runs (``{"task": NAME, "args": {...}}``), else None."""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return None
+    task = payload.get("task") if isinstance(payload, dict) else None
+    return task if isinstance(task, str) else None
+
+
 def _plain(value: Any) -> Any:
     """``value`` (a dataclass, say) made of JSON types only."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -136,6 +146,7 @@ class Reader:
                 "deliveries": e.deliveries,
                 "at": e.score_us / 1_000_000,
                 "error": e.error,
+                "task": e.task,
             }
             for e in page.entries
         ]
@@ -165,6 +176,7 @@ class Reader:
             "now": secs + micros / 1_000_000,
             "payload": None,
             "result": None,
+            "task": None,
         }
         if status is None:
             return found
@@ -175,5 +187,7 @@ class Reader:
                 found["result"] = json.dumps(kept, indent=2, ensure_ascii=False, sort_keys=True)
         else:
             payload = await self.client.hget(queue.keys.payloads, bytes.fromhex(job_id))
-            found["payload"] = None if payload is None else _pretty(_text(payload))
+            if payload is not None:
+                found["payload"] = _pretty(_text(payload))
+                found["task"] = _task(_text(payload))
         return found

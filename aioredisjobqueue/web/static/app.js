@@ -166,6 +166,10 @@
       job.preview + (job.truncated ? " …" : ""));
   }
 
+  // the task column shows only where the page lists jobs of typed tasks
+  const taskCell = (job) => h("td", { class: "task" }, job.task === null ? "–" : h("code", {}, job.task));
+  const showTasks = (jobs) => document.getElementById("jobs").classList.toggle("no-tasks", !jobs.some((j) => j.task !== null));
+
   const jobLink = (id) => h("a", { href: `${root}/job/${enc(queue)}?id=${id}` }, h("code", {}, id));
 
   // -- the pages -------------------------------------------------------------------------
@@ -240,11 +244,13 @@
       }
       const rows = data.jobs.map((job) => h("tr", { "data-id": job.id },
         h("td", {}, jobLink(job.id)),
+        taskCell(job),
         h("td", {}, preview(job)),
         h("td", { class: "n" }, number(job.deliveries)),
         h("td", {}, when(job.at, data.now)),
       ));
-      fill(tbody, JSON.stringify(data.jobs), rows, `No ${state} jobs.`, 4);
+      showTasks(data.jobs);
+      fill(tbody, JSON.stringify(data.jobs), rows, `No ${state} jobs.`, 5);
       retime(data.now);
       pager(data.total, start, state);
     });
@@ -268,6 +274,7 @@
         `${number(data.total)} dead letter${data.total === 1 ? "" : "s"}, oldest first`;
       const rows = data.jobs.map((job) => h("tr", { "data-id": job.id },
         h("td", {}, jobLink(job.id)),
+        taskCell(job),
         h("td", {}, preview(job)),
         h("td", { class: "n" }, number(job.deliveries)),
         h("td", {}, when(job.at, data.now)),
@@ -277,7 +284,8 @@
           actionButton("Delete", "delete", [job.id], "Delete this dead letter for good?", () => refresh(), "danger"),
         ) : null),
       ));
-      fill(tbody, JSON.stringify(data.jobs), rows, "No dead letters.", 6);
+      showTasks(data.jobs);
+      fill(tbody, JSON.stringify(data.jobs), rows, "No dead letters.", 7);
       retime(data.now);
       pager(data.total, start, "dead");
     });
@@ -309,6 +317,7 @@
         ...fact("queue", h("a", { href: `${root}/queue/${enc(queue)}` }, queue)),
         ...fact("state", h("span", { class: `state ${job.state || "gone"}`, id: "state" },
           job.state || "not in the queue (done without a kept result, deleted, or never put)")),
+        ...(job.task ? fact("task", h("code", { id: "task" }, job.task)) : []),
         ...(job.state ? fact("deliveries", number(job.deliveries)) : []),
         ...(timeField && job[timeField] !== null ? fact(timeLabel, when(job[timeField], job.now)) : []),
         ...(job.last_error ? fact("last error", h("pre", { class: "error", id: "last-error" }, job.last_error)) : []),
