@@ -74,6 +74,9 @@ class Periodic:
             every = every.total_seconds()
         self.name = name
         self.every = None if every is None else _args.positive_seconds(every, "every")
+        if self.every is not None and self.every < 0.001:
+            # ticks are named to the millisecond: a shorter step would name two ticks alike
+            raise ValueError(f"every must be at least 0.001 seconds, got {every!r}")
         self.cron = cron
         if cron is not None:
             try:
