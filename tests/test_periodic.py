@@ -158,7 +158,7 @@ def test_bad_schedules_are_refused(real_queue: RedisJobQueue) -> None:
         Periodic("p", cron="every minute")
     with pytest.raises(ValueError, match="every must be a positive number of seconds, got 0"):
         Periodic("p", every=0)
-    with pytest.raises(ValueError, match="every must be at least 0.001 seconds, got 0.0001"):
+    with pytest.raises(ValueError, match=r"every must be at least 0\.001 seconds, got 0\.0001"):
         Periodic("p", every=0.0001)
     with pytest.raises(TypeError, match="not JSON-serializable"):
         Periodic("p", {1, 2}, every=1)
