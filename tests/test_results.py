@@ -207,3 +207,17 @@ async def test_a_waiter_rides_out_a_redis_restart(tmp_path: Path, queue_name: st
                 assert job is not None
                 await job.complete(result="after the restart")
             assert await waiting == "after the restart"
+
+
+async def test_without_a_subscription_a_waiter_looks_with_backoff(
+    real_jobqueue_factory: Any, queue_name: str
+) -> None:
+    # a pool of 2 connections keeps none for subscriptions: result() looks with backoff
+    small = real_jobqueue_factory(queue_name, max_connections=2)
+    other = real_jobqueue_factory(queue_name)
+    put = await small.put("no pub/sub")
+    looks = count_looks(small)
+    waiting = asyncio.create_task(small.result(put, timeout=30))
+    await eventually(lambda: len(looks) >= 3, "a few looks", watch=[waiting])
+    await (await take(other)).complete(result="found by looking")
+    assert await waiting == "found by looking"
