@@ -10,8 +10,8 @@ import anyio
 
 from ._job import Job
 from ._link import QueueLink
-from ._poll import TRANSIENT
 from ._queue import RedisJobQueue
+from ._transient import CAUGHT
 
 logger = logging.getLogger("aioredisjobqueue")
 
@@ -96,8 +96,8 @@ async def warn_of_unknown(links: Sequence[QueueLink]) -> None:
     for link in links:
         try:
             known = await link.exists()
-        except TRANSIENT:
-            return  # the feeder waits Redis out and says so
+        except CAUGHT:
+            return  # the feeder waits Redis out and says so (or raises a real error)
         if not known:
             logger.warning(
                 "queue %r has never had a job (no marker key): is its name right? "

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
-from ._poll import TRANSIENT
+from ._transient import CAUGHT, is_transient
 
 if TYPE_CHECKING:
     from ._queue import RedisJobQueue
@@ -156,7 +156,7 @@ class Heartbeat:
                 for queue in self._queues:
                     try:
                         await queue._scripts.unbeat(self.id)
-                    except TRANSIENT:
+                    except CAUGHT:
                         break  # the entries expire by themselves
 
     async def _beat(self, ttl_ms: int) -> None:
@@ -164,7 +164,9 @@ class Heartbeat:
         for queue in self._queues:
             try:
                 await queue._scripts.beat(self.id, ttl_ms, fields)
-            except TRANSIENT as exc:
+            except CAUGHT as exc:
+                if not is_transient(exc):
+                    raise
                 self._failed(exc)
                 return
         if self._failing:

@@ -24,7 +24,7 @@ import anyio
 from cronsim import CronSim, CronSimError
 
 from . import _args, _codec
-from ._poll import TRANSIENT
+from ._transient import CAUGHT, is_transient
 
 if TYPE_CHECKING:
     from ._link import QueueLink
@@ -163,7 +163,9 @@ async def _run_one(schedule: Periodic, link: QueueLink, clock: Callable[[], floa
 async def _catch_up(schedule: Periodic, link: QueueLink, now: datetime) -> None:
     try:
         last = await link.last_tick(schedule.name)
-    except TRANSIENT as exc:
+    except CAUGHT as exc:
+        if not is_transient(exc):
+            raise
         logger.warning("periodic %r: cannot catch up, Redis unavailable: %r", schedule.name, exc)
         return
     if last is None:
@@ -183,7 +185,9 @@ async def _queue_tick(schedule: Periodic, link: QueueLink, tick: datetime) -> No
     for attempt in range(5):
         try:
             queued = await link.put_tick(schedule.name, tick, schedule.payload_for(tick))
-        except TRANSIENT as exc:
+        except CAUGHT as exc:
+            if not is_transient(exc):
+                raise
             if attempt == 4:
                 logger.warning(
                     "periodic %r: tick %s skipped, Redis unavailable: %r",

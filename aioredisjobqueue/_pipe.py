@@ -2,15 +2,23 @@
 
 Commands are written as they come, without waiting for the replies of earlier ones, and
 one reader task matches the replies to the callers in order (Redis answers each connection
-in order). A call costs one packed write and one future, instead of a pool checkout and a
+in order). A call costs one write and one future, instead of a pool checkout and a
 request-response turn of its own, and any number of concurrent calls share the connection.
 
-A caller cancelled while waiting for its reply loses only the reply: the reader still reads
-it, hands it to the call's ``orphan`` callback if it has one (so that jobs taken for a
-cancelled caller can be given back) and drops it, so the connection stays in step. A
-broken connection fails every call then waiting with ``redis.exceptions.ConnectionError``;
-the next call connects again. Nothing is retried: a command that may have run is never
-sent twice.
+The pipe owns its connection: redis-py makes it and says hello (AUTH, SELECT, HELLO,
+CLIENT SETNAME), then the pipe writes to its stream and parses its replies itself, and
+never lets redis-py reconnect it behind the reader. Each connection is a ``_Link``, used
+from its checkout to its end and never again:
+
+- A call is queued for its reply and written in the same step, with nothing awaited
+  between, so a call is either written in full and waits for its reply, or neither; a
+  caller cancelled later (while the write drains, or while waiting) loses only its reply,
+  which the reader still reads and drops (handing it to the call's ``orphan`` callback if
+  it has one, so that jobs taken for a cancelled caller can be given back).
+- Any failure while writing or reading breaks the link as a whole: every call in flight on
+  it gets ``redis.exceptions.ConnectionError`` (whether it ran is unknown), no reply of
+  it is handed out any more, and the next call gets a fresh connection. Nothing is
+  retried: a command that may have run is never sent twice.
 """
 
 from __future__ import annotations
@@ -21,9 +29,10 @@ from collections.abc import Callable
 from typing import Any
 
 import hiredis
+from redis._parsers.base import BaseParser
 from redis.asyncio import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import InvalidResponse
 
 from ._tasks import stop
 
@@ -32,17 +41,40 @@ __all__ = ["Orphan", "Pipe"]
 # Receives the reply of a call whose caller was cancelled while it was in flight.
 Orphan = Callable[[Any], None]
 
+_MORE = object()  # the parser needs more bytes
+_READ_SIZE = 65536
+
+
+class _Link:
+    """One connection of the pipe, from its checkout to its end."""
+
+    __slots__ = ("conn", "failure", "reader", "stream", "waiting", "writer")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        # the streams redis-py opened and greeted the server on; from now on only the
+        # pipe touches them, and redis-py's own send and read methods are never called
+        self.writer: asyncio.StreamWriter = conn._writer
+        self.stream: asyncio.StreamReader = conn._reader
+        self.waiting: collections.deque[tuple[asyncio.Future[Any], Orphan | None]] = (
+            collections.deque()
+        )
+        self.failure: BaseException | None = None  # set once: the link is broken
+        self.reader: asyncio.Task[None] | None = None
+
+
+def _lost(failure: BaseException) -> RedisConnectionError:
+    return RedisConnectionError(
+        f"connection to Redis lost, the command may or may not have run: {failure!r}"
+    )
+
 
 class Pipe:
     """Send commands on one connection of ``pool``, pipelined."""
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
-        self._conn: Any = None
-        self._reader: asyncio.Task[None] | None = None
-        self._waiting: collections.deque[tuple[asyncio.Future[Any], Orphan | None]] = (
-            collections.deque()
-        )
+        self._link: _Link | None = None
         self._connect_lock = asyncio.Lock()
         self._closed = False
 
@@ -51,18 +83,24 @@ class Pipe:
 
         If the caller is cancelled after the command went out, ``orphan`` receives the
         reply (not an error reply) when it comes, from the reader task: it must not block.
+        Replies are bytes, never decoded.
         """
-        conn = self._conn if self._conn is not None else await self._connect()
+        data = hiredis.pack_command(args)
+        link = self._link
+        while link is None or link.failure is not None:
+            link = await self._connect()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append((future, orphan))
+        # queued and written in one step: the transport takes every byte at once (it
+        # buffers what the socket cannot take yet), so the command goes out in full
+        link.waiting.append((future, orphan))
+        link.writer.write(data)
         try:
-            # with no socket timeout this write does not suspend unless the socket's buffer
-            # is full, so a cancellation almost never cuts a command in half; when one does,
-            # redis-py drops the connection and every waiting call fails with it
-            await conn.send_packed_command(hiredis.pack_command(args), check_health=False)
-        except BaseException:
-            future.cancel()
+            await link.writer.drain()  # waits only while the transport's buffer is full
+        except asyncio.CancelledError:
+            future.cancel()  # the command still goes out; the reader drops its reply
             raise
+        except Exception as exc:  # the connection broke under the write
+            self._break(link, exc)
         try:
             return await future
         except asyncio.CancelledError:
@@ -71,66 +109,83 @@ class Pipe:
                 orphan(future.result())
             raise
 
-    async def _connect(self) -> Any:
+    async def _connect(self) -> _Link:
         async with self._connect_lock:
             if self._closed:
                 raise RedisConnectionError("the queue is closed")
-            if self._conn is None:
-                conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
-                try:
-                    await conn.connect()
-                except BaseException:
-                    await self._pool.release(conn)
-                    raise
-                self._conn = conn
-                self._reader = asyncio.get_running_loop().create_task(self._read(conn))
-            return self._conn
+            link = self._link
+            if link is not None and link.failure is None:
+                return link
+            conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
+            try:
+                await conn.connect()
+                link = _Link(conn)
+                if link.writer is None or link.stream is None or link.writer.is_closing():
+                    raise RedisConnectionError("connection to Redis closed as it opened")
+            except BaseException:
+                await conn.disconnect(nowait=True)
+                await self._pool.release(conn)
+                raise
+            link.reader = asyncio.get_running_loop().create_task(self._read(link))
+            self._link = link
+            return link
 
-    async def _read(self, conn: Any) -> None:
-        failure: BaseException | None = None
+    async def _read(self, link: _Link) -> None:
+        parser = hiredis.Reader(
+            protocolError=InvalidResponse,
+            replyError=BaseParser.parse_error,
+            notEnoughData=_MORE,
+        )
+        waiting = link.waiting
+        failure: BaseException = RedisConnectionError("the queue is closed")
         try:
-            while True:
-                try:
-                    # raw bytes even on a pool made with decode_responses (a URL may say
-                    # so): job ids are 12 raw bytes
-                    reply: Any = await conn.read_response(
-                        disable_decoding=True, disconnect_on_error=False
-                    )
-                except ResponseError as exc:
-                    reply = exc
-                future, orphan = self._waiting.popleft()
-                if future.done():  # its caller was cancelled
-                    if orphan is not None and not isinstance(reply, ResponseError):
-                        orphan(reply)
+            while link.failure is None:
+                reply = parser.gets()
+                if reply is _MORE:
+                    data = await link.stream.read(_READ_SIZE)
+                    if not data:
+                        raise RedisConnectionError("Redis closed the connection")
+                    parser.feed(data)
                     continue
-                if isinstance(reply, ResponseError):
+                if not waiting:
+                    raise InvalidResponse(f"a reply nobody asked for: {reply!r}")
+                future, orphan = waiting.popleft()
+                if future.done():  # its caller was cancelled
+                    if orphan is not None and not isinstance(reply, Exception):
+                        orphan(reply)
+                elif isinstance(reply, Exception):
                     future.set_exception(reply)
                 else:
                     future.set_result(reply)
-        except asyncio.CancelledError as exc:
+        except asyncio.CancelledError as exc:  # the pipe closes
             failure = exc
             raise
         except Exception as exc:  # the connection broke: its callers get the error
             failure = exc
         finally:
-            await self._drop(conn, failure)
+            self._break(link, failure)
+            await link.conn.disconnect(nowait=True)
+            await self._pool.release(link.conn)
 
-    async def _drop(self, conn: Any, failure: BaseException | None) -> None:
-        """Forget ``conn`` and fail every call that waited on it."""
-        if self._conn is conn:
-            self._conn = None
-            self._reader = None
-        waiting, self._waiting = self._waiting, collections.deque()
-        if waiting:
-            error = RedisConnectionError(f"connection to Redis lost: {failure!r}")
-            for future, _ in waiting:
-                if not future.done():
-                    future.set_exception(error)
-        await conn.disconnect(nowait=True)
-        await self._pool.release(conn)
+    def _break(self, link: _Link, failure: BaseException) -> None:
+        """Break ``link`` as a whole: fail every call waiting on it, close its socket."""
+        if link.failure is not None:
+            return
+        link.failure = failure
+        if self._link is link:
+            self._link = None
+        while link.waiting:
+            future, _ = link.waiting.popleft()
+            if not future.done():
+                future.set_exception(_lost(failure))
+        # the reader sees the end of the stream, stops, and gives the connection back
+        link.writer.transport.abort()
 
     async def aclose(self) -> None:
         """Stop the reader and give the connection back to the pool."""
         self._closed = True
-        if self._reader is not None:
-            await stop([self._reader])
+        async with self._connect_lock:
+            link, self._link = self._link, None
+        if link is not None and link.reader is not None:
+            self._break(link, RedisConnectionError("the queue is closed"))
+            await stop([link.reader])

@@ -1,8 +1,9 @@
 """Poller: wait for due jobs and take them, for ``consume()`` and the Worker alike.
 
 When nothing is due it sleeps on the queue's wake-up subscription, with a jittered
-exponential backoff as the longest sleep; a dropped connection or a Redis restart is
-waited out with the same backoff, logged once.
+exponential backoff as the longest sleep; a transient failure (a dropped connection, a
+Redis restart, a BUSY script, a failover: see ``_transient``) is waited out with the same
+backoff, logged once; any other error is raised.
 """
 
 from __future__ import annotations
@@ -12,23 +13,17 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from ._backoff import backoff
 from ._tasks import cancel_requested
+from ._transient import CAUGHT, is_transient
 
 if TYPE_CHECKING:
     from ._job import Job
     from ._wake import Waker
 
-__all__ = ["TRANSIENT", "Poller"]
+__all__ = ["Poller"]
 
 logger = logging.getLogger("aioredisjobqueue")
-
-# Errors after which a consumer waits and tries again: the connection dropped, timed
-# out, or Redis is restarting (BusyLoadingError is a ConnectionError).
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class Poller:
@@ -78,18 +73,23 @@ class Poller:
 
     async def try_take(self, count: int) -> list[Job] | None:
         """Take up to ``count`` due jobs now: [] if none is due, None if Redis could not be
-        reached (logged once per outage). Take ``signal()`` before, for ``pause()``."""
+        reached or could not serve (logged once per outage); other errors raise. Take
+        ``signal()`` before, for ``pause()``."""
         try:
             jobs = await self._take(count)
-        except TRANSIENT as exc:
+        except CAUGHT as exc:
+            if not is_transient(exc):
+                raise
             if cancel_requested():
                 raise asyncio.CancelledError from exc
             if self._failures == 0:
+                # redis-py's exceptions show only their class in repr(): say the reply too
                 logger.warning(
-                    "queue %r: Redis unavailable, retrying: %r",
+                    "queue %r: Redis unavailable, retrying: %s: %s",
                     self._queue_name,
+                    type(exc).__name__,
                     exc,
-                    extra={"queue": self._queue_name, "error": repr(exc)},
+                    extra={"queue": self._queue_name, "error": f"{type(exc).__name__}: {exc}"},
                 )
             self._failures += 1
             return None

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Generic, Self
 
 from redis.asyncio import Redis
 
 from . import _args, _codec
-from ._batch import Batcher
+from ._batch import SCRIPT_BYTES, SCRIPT_JOBS, Batcher, chunks
 from ._client import DEFAULT_MAX_CONNECTIONS, client_for, close_client
 from ._errors import DuplicateJobError, LockLostError
 from ._eviction import EvictionCheck
@@ -23,11 +22,13 @@ from ._keys import QueueKeys, validate_queue_name
 from ._link import QueueLink
 from ._payloads import P, PayloadCodec, resolve_codec
 from ._pipe import Pipe
-from ._poll import TRANSIENT, Poller
+from ._poll import Poller
 from ._records import DeadLetter, QueueStats, WaitingJob
 from ._results import DEFAULT_RESULT_TTL, NO_RESULT, DoneChannel, ttl_ms
 from ._scripts import Completion, Delivery, Scripts
 from ._status import JobStatus, bound_error, parse_status
+from ._take import Taker
+from ._transient import CAUGHT
 from ._wake import Waker
 
 __all__ = ["DeadLetter", "QueueStats", "RedisJobQueue", "WaitingJob"]
@@ -37,8 +38,8 @@ logger = logging.getLogger("aioredisjobqueue")
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 # How many calls of one kind at most share a round trip.
 _BATCH_ITEMS = 256
-# Lock timeouts for which get() calls are batched (each has its own batcher).
-_GET_BATCHERS = 16
+# The most jobs one get_many() may ask for.
+MAX_GET = 1_000_000
 
 
 class RedisJobQueue(Generic[P]):
@@ -120,12 +121,15 @@ class RedisJobQueue(Generic[P]):
         )
         self._scripts = Scripts(self._redis, self._keys, self._pipe)
         self._put_batcher: Batcher[tuple[str, bytes, int], bool] = Batcher(
-            self._scripts.put, max_items=_BATCH_ITEMS
+            self._scripts.put,
+            max_items=_BATCH_ITEMS,
+            weight=_bytes,
+            max_weight=SCRIPT_BYTES,
         )
         self._complete_batcher: Batcher[Completion, bool] = Batcher(
             self._scripts.complete, max_items=_BATCH_ITEMS
         )
-        self._get_batchers: dict[int, Batcher[int, list[Delivery]]] = {}
+        self._taker = Taker(self._scripts, self._max_deliveries, self._adopt)
         self._orphans: set[asyncio.Task[None]] = set()  # hand-backs of _adopt()
         # the subscription holds a connection too: only where one is left for other calls
         self._waker = Waker(self._redis if pool_size >= 3 else None, self._keys.wake)
@@ -163,8 +167,7 @@ class RedisJobQueue(Generic[P]):
         await self._done.aclose()
         await self._put_batcher.aclose()
         await self._complete_batcher.aclose()
-        for batcher in self._get_batchers.values():
-            await batcher.aclose()
+        await self._taker.aclose()
         while self._orphans:
             await asyncio.gather(*self._orphans, return_exceptions=True)
         if self._pipe is not None:
@@ -211,12 +214,20 @@ class RedisJobQueue(Generic[P]):
         delay: float = 0.0,
         keys: Iterable[str | None] | None = None,
     ) -> list[str | None]:
-        """Queue many payloads in one round trip; due after ``delay`` seconds.
+        """Queue many payloads, in order; due after ``delay`` seconds.
 
         ``keys``, one per payload (None for content identity), choose their ids as ``put``'s
         ``key`` does. Returns, for each payload in order, its job id, or None where it was a
         duplicate (of a job in the queue, or of an earlier payload of the batch). Never
         raises for duplicates; any bad payload or key raises before anything is queued.
+
+        The payloads go out in script calls of at most 1,000 jobs and 4 MiB each, one after
+        another (one round trip for up to 1,000 small payloads), so that a large batch
+        never keeps Redis busy. A call that raises after it started sending (a dropped
+        connection, a Redis error, a cancellation) may have queued the payloads of the
+        first script calls: the outcome of each is then unknown. Putting the same
+        payloads again is safe, since each content is queued once; those already queued
+        come back as None.
         """
         delay_us = _args.delay_us(delay)
         payloads = list(payloads)
@@ -240,7 +251,9 @@ class RedisJobQueue(Generic[P]):
         if not batch:
             return []
         await self._check_eviction()
-        added = dict(zip(batch, await self._scripts.put(list(batch.values())), strict=True))
+        added: dict[str, bool] = {}
+        for chunk in chunks(list(batch.values()), SCRIPT_JOBS, SCRIPT_BYTES, weight=_bytes):
+            added.update(zip((j[0] for j in chunk), await self._scripts.put(chunk), strict=True))
         result: list[str | None] = []
         for job_id in ids:
             if added.get(job_id):
@@ -262,22 +275,20 @@ class RedisJobQueue(Generic[P]):
         return jobs[0] if jobs else None
 
     async def get_many(self, count: int, *, lock_timeout: float = 1000) -> list[Job[P]]:
-        """Take up to ``count`` due jobs, oldest-due first, in one round trip.
+        """Take up to ``count`` due jobs (at most 1,000,000), oldest-due first.
 
         Each is locked for ``lock_timeout`` ms. Returns an empty list at once if none is due.
+        Up to 1,000 jobs take one round trip; more are taken by script calls of 1,000, one
+        after another, until one finds fewer due. If a later one fails, the jobs the
+        earlier ones took are returned (the error comes again at the next call); if the
+        caller is cancelled, they are given back.
         """
         _args.positive_int(count, "count")
+        if count > MAX_GET:
+            raise ValueError(f"count must be <= {MAX_GET}, got {count!r}")
         lock_ms = _args.lock_ms(lock_timeout)
         await self._check_eviction()
-        batcher = self._get_batchers.get(lock_ms)
-        if batcher is None and len(self._get_batchers) < _GET_BATCHERS:
-            batcher = self._get_batchers[lock_ms] = Batcher(
-                self._get_sender(lock_ms), max_items=_BATCH_ITEMS, orphan=self._adopt
-            )
-        if batcher is None:
-            (taken,) = await self._get_sender(lock_ms)([count])
-        else:
-            taken = await batcher.submit(count)
+        taken = await self._taker.take(count, lock_ms)
         return [
             Job(
                 self,
@@ -290,25 +301,6 @@ class RedisJobQueue(Generic[P]):
             for d in taken
         ]
 
-    def _get_sender(self, lock_ms: int) -> Callable[[list[int]], Awaitable[list[list[Delivery]]]]:
-        """One get.lua call for several callers at once: each gets its count, in order."""
-
-        async def send(counts: list[int]) -> list[list[Delivery]]:
-            taken = await self._scripts.get(
-                sum(counts),
-                lock_ms,
-                secrets.token_hex(8),
-                self._max_deliveries,
-                orphan=self._adopt,
-            )
-            shares, start = [], 0
-            for count in counts:
-                shares.append(taken[start : start + count])
-                start += count
-            return shares
-
-        return send
-
     def _adopt(self, taken: list[Delivery]) -> None:
         """Give back, in a task of the queue's, jobs taken by a get whose caller was
         cancelled before it got them (while its batch or its call was in flight)."""
@@ -320,7 +312,8 @@ class RedisJobQueue(Generic[P]):
     async def _hand_back(self, taken: Sequence[Delivery | Job]) -> None:
         """Give back, uncounted, jobs taken for callers cancelled before they got them."""
         for d in taken:
-            with contextlib.suppress(*TRANSIENT):  # else its lock expires by itself
+            # whatever keeps Redis from taking it back, its lock expires by itself
+            with contextlib.suppress(*CAUGHT):
                 await self._scripts.release(d.id, d.token, 0, 0, undo=True)
 
     async def complete(
@@ -537,3 +530,8 @@ class RedisJobQueue(Generic[P]):
 
     def __repr__(self) -> str:
         return f"RedisJobQueue({self._name!r})"
+
+
+def _bytes(job: tuple[str, bytes, int]) -> int:
+    """The payload size of a put: (id, text, delay)."""
+    return len(job[1])

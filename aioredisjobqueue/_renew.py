@@ -10,8 +10,8 @@ import anyio
 
 from ._errors import LockLostError
 from ._logfields import job_fields
-from ._poll import TRANSIENT
 from ._running import Running
+from ._transient import CAUGHT, is_transient
 
 __all__ = ["renew_locks"]
 
@@ -47,7 +47,9 @@ async def _renew_one(running: Running, lock_s: float) -> None:
             running.lock_lost = True
             running.handler_scope.cancel()
         return
-    except TRANSIENT as exc:
+    except CAUGHT as exc:
+        if not is_transient(exc):
+            raise
         if not running.renewal_failed:
             logger.warning(
                 "job %s of queue %r: could not renew its lock, retrying: %r",

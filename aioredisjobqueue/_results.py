@@ -21,8 +21,8 @@ from redis.exceptions import ResponseError
 from . import _args, _codec
 from ._backoff import backoff
 from ._errors import DeadJobError, JobNotFoundError
-from ._poll import TRANSIENT
 from ._tasks import cancel_requested, stop
+from ._transient import CONNECTION_ERRORS
 
 if TYPE_CHECKING:
     from ._scripts import Scripts
@@ -198,7 +198,7 @@ class DoneChannel:
                     elif message["type"] == "message":
                         self._announce(message["data"])
                 raise asyncio.CancelledError
-            except TRANSIENT as exc:
+            except CONNECTION_ERRORS as exc:
                 logger.debug("result subscription lost: %r", exc)
                 subscribed.clear()
             except ResponseError as exc:

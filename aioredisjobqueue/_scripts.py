@@ -2,8 +2,8 @@
 
 Every state change of a queue is one script call, so it is atomic and one round trip.
 Scripts run by EVALSHA; a script the server does not know (after a restart or SCRIPT
-FLUSH) is loaded again and the call repeated, which is safe because a NOSCRIPT reply means
-nothing ran.
+FLUSH) is sent again whole by EVAL, which is safe because a NOSCRIPT reply means nothing
+ran.
 """
 
 from __future__ import annotations
@@ -84,20 +84,26 @@ class _Script:
 
     async def __call__(self, *args: Any, orphan: Orphan | None = None) -> Any:
         """Run the script; ``orphan`` gets its reply if the caller is cancelled while it runs
-        (only on the pipe: a client drops the connection and the reply with it)."""
+        (only on the pipe: a client drops the connection and the reply with it).
+
+        A script the server does not know (NOSCRIPT: it restarted, or its script cache was
+        flushed) is sent again with its source by EVAL, which runs it and caches it for
+        the next EVALSHA. That is safe, since a NOSCRIPT reply means nothing ran, and it
+        cannot meet NOSCRIPT again however often the cache is flushed.
+        """
         pipe = self._pipe
         if pipe is None:
             client = self._client
             try:
                 return await client.execute_command("EVALSHA", *self._head, *args, **_RAW)
             except NoScriptError:
-                await client.script_load(self._source)
-                return await client.execute_command("EVALSHA", *self._head, *args, **_RAW)
+                return await client.execute_command(
+                    "EVAL", self._source, *self._head[1:], *args, **_RAW
+                )
         try:
             return await pipe.execute("EVALSHA", *self._head, *args, orphan=orphan)
         except NoScriptError:
-            await pipe.execute("SCRIPT", "LOAD", self._source)
-            return await pipe.execute("EVALSHA", *self._head, *args, orphan=orphan)
+            return await pipe.execute("EVAL", self._source, *self._head[1:], *args, orphan=orphan)
 
 
 @dataclass(frozen=True, slots=True)

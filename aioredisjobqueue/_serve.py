@@ -9,10 +9,9 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import anyio
-from redis.exceptions import RedisError
 
 from ._http import Reply, Route, serving
-from ._poll import TRANSIENT
+from ._transient import CAUGHT
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -45,7 +44,7 @@ def health_routes(worker: Worker) -> dict[str, Route]:
                 await worker.queue.redis.ping()
         except TimeoutError:
             return Reply.text(503, f"Redis did not answer within {PING_WITHIN:g} s")
-        except (*TRANSIENT, RedisError) as exc:
+        except CAUGHT as exc:
             return Reply.text(503, f"Redis: {exc}")
         return Reply.text(200, "ok: Redis answers")
 
@@ -60,7 +59,7 @@ def metrics_routes(metrics: Metrics, worker: Worker) -> dict[str, Route]:
         try:
             with anyio.fail_after(PING_WITHIN):
                 await metrics.collect(worker.queues)
-        except (*TRANSIENT, RedisError):
+        except CAUGHT:
             pass  # the counters still count; the gauges show the last values read
         body, content_type = metrics.exposition()
         return Reply(200, content_type, body)

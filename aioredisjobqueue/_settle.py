@@ -21,8 +21,8 @@ from ._events import JobEvent
 from ._link import NO_RESULT
 from ._logfields import job_fields
 from ._outcome import DoNotRetry, RetryAfter
-from ._poll import TRANSIENT
 from ._running import Running
+from ._transient import CAUGHT, is_transient
 
 __all__ = ["describe", "settle"]
 
@@ -70,7 +70,9 @@ async def settle(
         return await _failed(running, duration, error)
     except LockLostError:
         return _lock_lost(running, duration, error)
-    except TRANSIENT as exc:
+    except CAUGHT as exc:
+        if not is_transient(exc):
+            raise
         logger.warning(
             "job %s of queue %r: could not record its outcome (%r); it is due again "
             "when its lock expires",
@@ -141,8 +143,8 @@ async def _retrying(running: Running, call: Callable[[], Awaitable[T]]) -> T:
     while True:
         try:
             return await call()
-        except TRANSIENT:
-            if time.monotonic() >= running.lock_until:
+        except CAUGHT as exc:
+            if not is_transient(exc) or time.monotonic() >= running.lock_until:
                 raise
             await anyio.sleep(backoff(attempt, base=0.05, cap=1.0))
             attempt += 1

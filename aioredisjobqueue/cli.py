@@ -45,9 +45,9 @@ from ._handler import check_handler
 from ._http import Route
 from ._jsonlog import JsonFormatter
 from ._keys import MARKER_PATTERN, QueueKeys, queue_name_of_marker, validate_queue_name
-from ._poll import TRANSIENT
 from ._queue import QueueStats, RedisJobQueue
 from ._serve import endpoints, health_routes, metrics_routes
+from ._transient import CONNECTION_ERRORS
 from .worker import DEFAULT_MAX_DELIVERIES, Handler, Worker
 
 __all__ = ["cli"]
@@ -124,7 +124,7 @@ def _run(url: str, main: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
 
     try:
         return asyncio.run(with_client())
-    except TRANSIENT as exc:
+    except CONNECTION_ERRORS as exc:
         raise click.ClickException(f"cannot reach Redis at {_safe(url)}: {exc}") from None
     except MovedError as exc:
         raise click.ClickException(

@@ -37,8 +37,8 @@ from . import _args
 from ._events import JobEvent
 from ._job import Job
 from ._logfields import task_name
-from ._poll import TRANSIENT
 from ._queue import RedisJobQueue
+from ._transient import CAUGHT, is_transient
 
 __all__ = ["DELAY_BUCKETS", "DURATION_BUCKETS", "Metrics"]
 
@@ -163,7 +163,9 @@ class Metrics:
         while True:
             try:
                 await self.collect(queues)
-            except TRANSIENT as exc:
+            except CAUGHT as exc:
+                if not is_transient(exc):
+                    raise
                 if not self._failing:
                     logger.warning("metrics: could not read the queues, retrying: %r", exc)
                 self._failing = True

@@ -245,8 +245,9 @@ class Worker:
         """Take and handle jobs until ``stop()``; return when every handler has ended.
 
         The lifespan (if any) is entered first and left last. With ``handle_signals``,
-        SIGTERM and SIGINT call ``stop()`` (a second one stops at once). Redis outages are
-        waited out; an error reply of Redis (``ResponseError``, e.g. OOM) ends the run and
+        SIGTERM and SIGINT call ``stop()`` (a second one stops at once). Redis outages and
+        transient replies (BUSY, LOADING, NOSCRIPT, READONLY and the other failover replies)
+        are waited out; an error reply of Redis (``ResponseError``, e.g. OOM) ends the run and
         is raised, and the jobs held come back when their locks expire. A worker runs once.
         """
         if self._started:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
-from aioredisjobqueue._batch import Batcher
+from aioredisjobqueue._batch import Batcher, chunks
 
 
 class Recorder:
@@ -97,3 +99,80 @@ async def test_a_caller_cancelled_as_its_result_arrives_hands_it_to_orphan() -> 
     assert entry_b.future.result() == 30
     await batcher.aclose()
     assert rec.orphans == [30]
+
+
+class Refuser(Recorder):
+    """Redis refuses every call whose batch holds a negative item."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    async def send(self, items: list[int]) -> list[int]:
+        self.batches.append(list(items))
+        await asyncio.sleep(self.delay)
+        if any(i < 0 for i in items):
+            raise self.error
+        return [i * 10 for i in items]
+
+
+async def test_a_refused_batch_is_sent_again_part_by_part_so_the_error_stays_with_its_caller() -> (
+    None
+):
+    rec = Refuser(ResponseError("ERR value is out of range"))
+    batcher = Batcher(rec.send, max_items=100)
+    items = [1, 2, -3, 4, 5, -6, 7]
+    results = await asyncio.gather(*(batcher.submit(i) for i in items), return_exceptions=True)
+    for item, result in zip(items, results, strict=True):
+        if item < 0:
+            assert isinstance(result, ResponseError)
+        else:
+            assert result == item * 10
+    assert any(len(b) > 1 and min(b) < 0 for b in rec.batches), "no batch was refused"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ResponseError("BUSY Redis is busy running a script."),
+        RedisConnectionError("connection to Redis lost"),
+    ],
+    ids=["busy", "connection"],
+)
+async def test_a_transient_failure_of_a_batch_reaches_all_its_callers_and_is_not_resent(
+    error: Exception,
+) -> None:
+    """BUSY: nothing ran, each caller decides; a dropped connection: it may have run, so
+    it is never sent twice."""
+    rec = Refuser(error)
+    batcher = Batcher(rec.send, max_items=100)
+    await asyncio.gather(*(batcher.submit(i) for i in range(3)))
+    rec.batches.clear()
+    items = [1, -2, 3, 4]
+    results = await asyncio.gather(*(batcher.submit(i) for i in items), return_exceptions=True)
+    sent = sorted(i for b in rec.batches for i in b)
+    assert sent == sorted(items), "a call was sent twice"
+    refused = {i for b in rec.batches if min(b) < 0 for i in b}
+    for item, result in zip(items, results, strict=True):
+        if item in refused:
+            assert result is error
+        else:
+            assert result == item * 10
+
+
+async def test_a_batch_holds_at_most_max_weight_but_a_heavier_item_goes_alone() -> None:
+    rec = Recorder()
+    batcher = Batcher(rec.send, max_items=100, weight=lambda i: i, max_weight=10)
+    items = [3, 4, 5, 20, 1, 2, 9, 6]
+    results = await asyncio.gather(*(batcher.submit(i) for i in items))
+    assert results == [i * 10 for i in items]
+    for batch in rec.batches:
+        assert sum(batch) <= 10 or len(batch) == 1
+    assert [20] in rec.batches
+
+
+def test_chunks_keep_order_and_bounds() -> None:
+    items = [5, 1, 1, 9, 1, 1, 1, 1, 30, 2]
+    got = list(chunks(items, 3, 10, weight=lambda i: i))
+    assert got == [[5, 1, 1], [9, 1], [1, 1, 1], [30], [2]]
+    assert list(chunks([], 3, 10, weight=lambda i: i)) == []
