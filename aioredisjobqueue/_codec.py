@@ -35,6 +35,9 @@ _OPTIONS: dict[str, Any] = {
 _sorted = json.JSONEncoder(sort_keys=True, **_OPTIONS)
 _unsorted = json.JSONEncoder(sort_keys=False, **_OPTIONS)
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+# How deep lists and objects may nest in a payload: well within what json.loads can read
+# back in a consumer's deep call stack (Python's recursion limit counts its levels too).
+MAX_DEPTH = 200
 _STR = frozenset({str})
 
 
@@ -48,17 +51,19 @@ def encode(payload: Any) -> bytes:
     """
     try:
         try:
-            text = _sorted.encode(payload)
+            text, comparable = _sorted.encode(payload), True
         except TypeError:
             # keys of types that do not compare (1 and "a") cannot be sorted as they are
-            text = _canonical(_unsorted.encode(payload), payload)
-        else:
-            if not _only_string_keys(payload):
-                text = _canonical(text, payload)
+            text, comparable = _unsorted.encode(payload), False
+        if not _only_string_keys(payload) or not comparable:
+            text = _canonical(text, payload)
     except TypeError as exc:
         raise TypeError(f"payload is not JSON-serializable: {exc}") from None
     except RecursionError:
-        raise ValueError("payload cannot be represented as JSON: nested too deeply") from None
+        raise ValueError(
+            f"payload cannot be represented as JSON: lists and objects nest more than "
+            f"{MAX_DEPTH} deep"
+        ) from None
     except ValueError as exc:
         raise ValueError(f"payload cannot be represented as JSON: {exc}") from None
     try:
@@ -124,21 +129,28 @@ def _same_keys(payload: Any) -> tuple[Any, Any]:
 
 def _only_string_keys(payload: Any) -> bool:
     """True if every object key in ``payload`` is a str (not a subclass: its order might
-    differ). ``payload`` has no cycle (JSON encoded it). The types of a container's items
-    are gathered in C, so long flat lists and objects cost little."""
-    stack = [payload]
-    push = stack.extend
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            if not set(map(type, value)) <= _STR:
-                return False
-            value = value.values()
-        elif not isinstance(value, list | tuple):
-            continue
-        if not set(map(type, value)) <= _SCALARS:
-            push([item for item in value if type(item) not in _SCALARS])
-    return True
+    differ); ``ValueError`` if lists and objects nest more than ``MAX_DEPTH`` deep.
+
+    ``payload`` has no cycle (JSON encoded it). It is walked one level at a time, and the
+    types of a container's items are gathered in C, so long flat lists cost little.
+    """
+    only_strings = True
+    level, depth = [payload], 0
+    while level:
+        below: list[Any] = []
+        for value in level:
+            if isinstance(value, dict):
+                only_strings = only_strings and set(map(type, value)) <= _STR
+                value = value.values()
+            elif not isinstance(value, list | tuple):
+                continue
+            if not set(map(type, value)) <= _SCALARS:
+                below.extend([item for item in value if type(item) not in _SCALARS])
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise ValueError(f"lists and objects nest more than {MAX_DEPTH} deep")
+        level = below
+    return only_strings
 
 
 def id_of(text: bytes) -> str:

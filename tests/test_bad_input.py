@@ -68,8 +68,9 @@ def test_bad_queue_options_are_refused(kwargs: dict[str, Any], message: str) -> 
 
 
 def _nested(depth: int) -> list[Any]:
+    """Lists nested ``depth`` deep: ``_nested(2) == [[]]``."""
     value: list[Any] = []
-    for _ in range(depth):
+    for _ in range(depth - 1):
         value = [value]
     return value
 
@@ -82,7 +83,9 @@ BAD_PAYLOADS = [
     ("x" * 2000, ValueError, "payload is 2002 bytes as JSON, over max_payload_bytes=1000"),
     (["ok", {"k": "a\ud800"}], ValueError, r"payload .* lone surrogate '\\ud800'"),
     ({1: "a", "1": "b"}, ValueError, r"payload .*keys 1 and '1' of one object"),
-    (_nested(5000), ValueError, "payload cannot be represented as JSON: nested too deeply"),
+    (_nested(5000), ValueError, "payload cannot be represented as JSON: .* nest more than 200"),
+    (_nested(201), ValueError, "payload cannot be represented as JSON: .* nest more than 200"),
+    ({"a": [{"b": _nested(198)}]}, ValueError, "lists and objects nest more than 200 deep"),
 ]
 
 
@@ -242,3 +245,18 @@ def test_bad_input_on_the_command_line_is_one_line_and_exit_2(
     assert_one_line_error(result, 2, text)
     keys = redis.Redis(port=redis_server.port).keys(f"ajq:{{{queue_name}}}:*")
     assert keys == []
+
+
+async def test_the_deepest_payload_allowed_comes_back_in_a_deep_call_stack(
+    real_queue: RedisJobQueue,
+) -> None:
+    # a payload put must never fail its consumer's json.loads, however deep its call stack
+    deepest = _nested(200)
+    await real_queue.put(deepest)
+
+    async def get_from_below(frames: int) -> Any:
+        return await get_from_below(frames - 1) if frames else await real_queue.get()
+
+    job = await get_from_below(200)
+    assert job is not None and job.payload == deepest
+    await job.complete()
