@@ -77,9 +77,19 @@ def queue(make_queue: MakeQueue) -> RedisJobQueue:
 
 
 @pytest.fixture
-def real_queue(real_jobqueue_factory: QueueFactory, queue_name: str) -> RedisJobQueue:
+def make_real_queue(real_jobqueue_factory: QueueFactory, queue_name: str) -> MakeQueue:
+    """``make_queue`` on the session's real redis-server only, whatever the backend."""
+
+    def make(name: str | None = None, **queue_kwargs: Any) -> RedisJobQueue:
+        return real_jobqueue_factory(name or queue_name, **queue_kwargs)
+
+    return make
+
+
+@pytest.fixture
+def real_queue(make_real_queue: MakeQueue) -> RedisJobQueue:
     """A queue named ``queue_name`` on the session's real redis-server only."""
-    return real_jobqueue_factory(queue_name)
+    return make_real_queue()
 
 
 @pytest.fixture

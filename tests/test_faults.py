@@ -16,7 +16,7 @@ import signal
 import sys
 import textwrap
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,23 +48,6 @@ TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 QueueFactory = Callable[..., RedisJobQueue]
-
-
-@pytest.fixture
-async def make_real_queue(
-    redis_server: RedisServer, queue_name: str
-) -> AsyncIterator[QueueFactory]:
-    """Make queue objects, each with its own pool, on the session's server by default."""
-    made: list[RedisJobQueue] = []
-
-    def make(url: str | None = None, name: str | None = None, **kwargs: Any) -> RedisJobQueue:
-        queue = RedisJobQueue(name or queue_name, url=url or redis_server.url, **kwargs)
-        made.append(queue)
-        return queue
-
-    yield make
-    for queue in made:
-        await queue.aclose()
 
 
 @pytest.fixture
