@@ -1,4 +1,4 @@
-"""Taking jobs fairly from several queues, and waiting on all of them at once."""
+"""Several queues for one Worker: checking them, taking jobs fairly, waiting on all at once."""
 
 from __future__ import annotations
 

@@ -132,6 +132,8 @@ class Worker:
             result_ttl=result_ttl,
         )
         self._lifespan = lifespan
+        # a handler that chooses each job's options (a Tasks registry), checked once
+        self._chooser = self._handler if isinstance(self._handler, OptionsByJob) else None
         own: list[Periodic] = (
             self._handler.periodic if isinstance(self._handler, HasSchedules) else []
         )
@@ -358,8 +360,8 @@ class Worker:
                     handoff.put_nowait(running)
 
     def _job_options(self, job: Job) -> JobOptions:
-        if isinstance(self._handler, OptionsByJob):
-            return self._handler.job_options(job, self._options)
+        if self._chooser is not None:
+            return self._chooser.job_options(job, self._options)
         return self._options
 
     @contextmanager
