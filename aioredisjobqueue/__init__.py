@@ -11,7 +11,7 @@ from ._errors import DeadJobError, DuplicateJobError, JobNotFoundError, JobQueue
 from ._heartbeat import WorkerInfo
 from ._job import Job
 from ._jsonlog import JsonFormatter
-from ._lifespan import worker_state
+from ._lifespan import current_job, worker_state
 from ._outcome import DoNotRetry, RetryAfter
 from ._payloads import DataclassCodec, JsonCodec, PayloadCodec, PydanticCodec
 from ._periodic import Periodic
@@ -46,6 +46,7 @@ __all__ = [
     "WaitingJob",
     "Worker",
     "WorkerInfo",
+    "current_job",
     "job_id",
     "worker_state",
 ]

@@ -1,14 +1,16 @@
 """The worker lifespan: what a Worker opens before its first job and closes after its last,
-and how handlers reach it."""
+and how handlers reach it; and the job a handler runs, for code it calls (``current_job``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-__all__ = ["Lifespan", "lifespan_state", "worker_state"]
+from ._job import Job
+
+__all__ = ["Lifespan", "current_job", "handling", "lifespan_state", "worker_state"]
 
 T = TypeVar("T")
 
@@ -16,6 +18,7 @@ Lifespan = Callable[[], AbstractAsyncContextManager[Any]]
 
 _NOTHING: Any = object()
 STATE: ContextVar[Any] = ContextVar("aioredisjobqueue_worker_state", default=_NOTHING)
+_JOB: ContextVar[Job | None] = ContextVar("aioredisjobqueue_current_job", default=None)
 
 
 def worker_state(kind: type[T]) -> T:
@@ -56,3 +59,25 @@ async def lifespan_state(lifespan: Lifespan | None) -> AsyncIterator[None]:
             yield
         finally:
             STATE.reset(token)
+
+
+def current_job() -> Job:
+    """The job whose handler (or task) is running in this task: its id, deliveries, queue.
+
+    For a typed task, which gets its arguments rather than the job. Raises ``LookupError``
+    outside a Worker's handler.
+    """
+    job = _JOB.get()
+    if job is None:
+        raise LookupError("current_job() is for code a Worker's handler runs")
+    return job
+
+
+@contextmanager
+def handling(job: Job) -> Iterator[None]:
+    """While a handler runs ``job``: what ``current_job()`` returns."""
+    token = _JOB.set(job)
+    try:
+        yield
+    finally:
+        _JOB.reset(token)

@@ -29,7 +29,7 @@ from ._fair import FairTaker, queues_of, warn_of_unknown
 from ._handler import Handler, check_handler, hooks_of
 from ._heartbeat import Heartbeat
 from ._job import Job
-from ._lifespan import Lifespan, lifespan_state, worker_state
+from ._lifespan import Lifespan, current_job, handling, lifespan_state, worker_state
 from ._link import QueueLink
 from ._logfields import event_fields, worker_fields
 from ._outcome import DoNotRetry, RetryAfter
@@ -48,6 +48,7 @@ __all__ = [
     "JobEvent",
     "RetryAfter",
     "Worker",
+    "current_job",
     "worker_state",
 ]
 
@@ -405,7 +406,7 @@ class Worker:
                 started = time.monotonic()
                 error: BaseException | None = None
                 result: Any = None
-                with running.handler_scope:
+                with running.handler_scope, handling(job):
                     try:
                         if timeout is None:
                             result = await self._handler(job)

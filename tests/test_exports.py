@@ -32,6 +32,7 @@ def test_all_is_exactly_the_public_surface() -> None:
         "WaitingJob",
         "Worker",
         "WorkerInfo",
+        "current_job",
         "job_id",
         "worker_state",
     ]

@@ -12,7 +12,7 @@ from helpers import eventually
 from test_worker import recorder, running
 
 import aioredisjobqueue._settle
-from aioredisjobqueue import DuplicateJobError, Tasks, Worker, job_id
+from aioredisjobqueue import DuplicateJobError, Tasks, Worker, current_job, job_id
 from aioredisjobqueue._backoff import backoff
 
 
@@ -200,3 +200,24 @@ async def test_a_tasks_return_value_is_its_result(make_queue: MakeQueue) -> None
         await eventually(lambda: worker.counts.get("dead") == 1)
     (letter,) = await queue.dead_letters()
     assert letter.id == bad and "JSON" in (letter.error or "")
+
+
+async def test_a_task_reaches_its_job_with_current_job(make_queue: MakeQueue) -> None:
+    queue = make_queue()
+    tasks = Tasks()
+    seen: list[tuple[str, int]] = []
+
+    @tasks.task(max_deliveries=3)
+    async def flaky(n: int) -> None:
+        job = current_job()
+        seen.append((job.id, job.deliveries))
+        if job.deliveries < 2:
+            raise ConnectionError("once")
+
+    job = await flaky.put(queue, n=1)
+    worker = Worker(queue, tasks, retry_delay=0, retry_max_delay=0)
+    async with running(worker):
+        await eventually(lambda: worker.counts.get("complete") == 1)
+    assert seen == [(job, 1), (job, 2)]
+    with pytest.raises(LookupError, match="current_job"):
+        current_job()
