@@ -2,8 +2,9 @@
 
 ``RedisJobQueue`` puts and takes jobs; ``Worker`` runs a handler on them with lock renewal,
 retries and graceful stop. The public modules ``aioredisjobqueue.cli`` (the command line),
-``aioredisjobqueue.testing`` (pytest fixtures and helpers) and ``aioredisjobqueue.metrics``
-(Prometheus metrics, the ``[metrics]`` extra) are imported by name.
+``aioredisjobqueue.testing`` (pytest fixtures and helpers), ``aioredisjobqueue.metrics``
+(Prometheus metrics, the ``[metrics]`` extra) and ``aioredisjobqueue.otel`` (OpenTelemetry
+spans, the ``[otel]`` extra) are imported by name.
 """
 
 from ._codec import job_id

@@ -16,6 +16,7 @@ ajq:{NAME}:wake      pub/sub channel: a job became due now, so sleeping consumer
 ajq:{NAME}:workers   zset  worker id -> time (µs) its heartbeat expires; live while in the future
 ajq:{NAME}:worker:ID hash  what the worker ID reports of itself (host, pid, counts, …);
                      expires with its heartbeat
+ajq:{NAME}:trace:ID  string  the trace context of job ID (aioredisjobqueue.otel); expires
 ajq:{NAME}:done      pub/sub channel: jobs completed, dead-lettered or cancelled (ids)
 ajq:{NAME}:ticks     hash  periodic schedule name -> its last tick queued (µs since the epoch)
 
@@ -142,6 +143,11 @@ class QueueKeys:
         """The pub/sub channel on which the scripts announce jobs that left the running:
         completed, dead-lettered or cancelled (their ids, 12 bytes each)."""
         return self.prefix + "done"
+
+    def trace(self, job_id: str) -> str:
+        """The trace context kept for job ``job_id`` (hex id) by ``aioredisjobqueue.otel``,
+        apart from the job's payload and identity; it expires by itself."""
+        return self.prefix + "trace:" + job_id
 
     def all(self) -> tuple[str, str, str, str, str, str]:
         """Every key that holds jobs or their errors (not the marker, nor the results of

@@ -334,6 +334,13 @@ class Scripts:
         args = [worker_id, ttl_ms, *(x for pair in fields.items() for x in pair)]
         return int(await _Script(self._client, self._pipe, "beat", keys)(*args))
 
+    async def keep_trace(self, job_id: str, context: str, ttl_ms: int) -> bool:
+        """Keep the trace ``context`` of job ``job_id`` for ``ttl_ms``; False if the job is
+        not in the queue."""
+        keys = (self._keys.payloads, self._keys.trace(job_id))
+        script = _Script(self._client, self._pipe, "trace", keys)
+        return bool(await script(_key(job_id), context, ttl_ms))
+
     async def unbeat(self, worker_id: str) -> bool:
         """Remove the entry of the worker ``worker_id``; False if it had expired."""
         keys = (self._keys.workers, self._keys.worker(worker_id))

@@ -1,7 +1,7 @@
 import aioredisjobqueue
 
 # public modules, for what users run: they are imported by name, not re-exported
-PUBLIC_MODULES = {"cli", "metrics", "testing", "web", "worker"}
+PUBLIC_MODULES = {"cli", "metrics", "otel", "testing", "web", "worker"}
 
 
 def test_all_is_exactly_the_public_surface() -> None:
