@@ -34,8 +34,8 @@ from . import _args
 from ._events import JobEvent
 from ._job import Job
 from ._logfields import task_name
-from ._poll import TRANSIENT
 from ._queue import RedisJobQueue
+from ._transient import CAUGHT
 
 __all__ = ["Tracing"]
 
@@ -120,10 +120,10 @@ def _attributes(queue_name: str) -> dict[str, Any]:
 
 
 async def _context_of(job: Job) -> context.Context | None:
-    """The trace context kept with ``job``, or None (none kept, or Redis is away)."""
+    """The trace context kept with ``job``, or None (none kept, or Redis failed to say)."""
     try:
         raw = await job.queue.redis.get(job.queue.keys.trace(job.id))
-    except TRANSIENT:
+    except CAUGHT:  # no context to be had now: the job's span starts a trace of its own
         return None
     if raw is None:
         return None
