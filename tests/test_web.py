@@ -107,6 +107,17 @@ async def test_a_page_of_a_bad_queue_name_is_a_400_page(client: Client) -> None:
     assert "queue_name must not contain" in response.text
 
 
+async def test_the_job_page_of_a_bad_id_is_a_400_page(
+    client: Client, real_queue: RedisJobQueue
+) -> None:
+    await real_queue.put(1)
+    response = await client().get(f"/job/{real_queue.name}?id=<b>x</b>")
+    assert response.status_code == 400
+    assert (
+        "id must be a job id (24 hex digits), got &#x27;&lt;b&gt;x&lt;/b&gt;&#x27;" in response.text
+    )
+
+
 async def test_queue_names_are_escaped_in_pages(client: Client, redis_server: RedisServer) -> None:
     name = '<script>alert("x")</script>&"'
     async with RedisJobQueue(name, url=redis_server.url) as queue:

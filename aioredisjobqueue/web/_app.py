@@ -149,13 +149,15 @@ def app(
     def queue_page(template: str, title: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             name = request.path_params["name"]
+            job = request.query_params.get("id", "")
             try:
                 await reader.queue(name)
+                if template == "job.html":
+                    job = _args.job_id(job, "id")
             except ValueError as exc:
                 return page("missing.html", "Bad request", request, 400, message=str(exc))
             except NoSuchQueue as exc:
                 return page("missing.html", "No such queue", request, 404, message=str(exc))
-            job = request.query_params.get("id", "")
             return page(template, f"{title} {name}", request, queue=name, job=job)
 
         return endpoint
