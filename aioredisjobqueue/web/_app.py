@@ -104,8 +104,9 @@ def app(
 ) -> Starlette:
     """The dashboard as an ASGI app (Starlette), to serve or mount in your own app.
 
-    Reach Redis by ``url`` (a pool of the app's own, closed at the app's shutdown) or hand
-    over a ``redis.asyncio`` client as ``redis`` (never closed by the app). ``queues``
+    Reach Redis by ``url`` (a pool of the app's own, closed at the app's shutdown; a mounted
+    app gets no shutdown of its own) or hand over a ``redis.asyncio`` client as ``redis``
+    (never closed by the app). ``queues``
     limits the dashboard to these queue names (default: every queue in the database).
     ``actions=True`` enables the buttons that requeue and delete dead letters: leave it off
     unless the app is behind your own authentication. Pages refresh their figures every
