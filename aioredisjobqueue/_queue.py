@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from . import _args, _codec
 from ._batch import SCRIPT_BYTES, SCRIPT_JOBS, Batcher, chunks
+from ._byid import JobsById
 from ._client import DEFAULT_MAX_CONNECTIONS, client_for, close_client
 from ._errors import DuplicateJobError, LockLostError
 from ._eviction import EvictionCheck
@@ -26,7 +27,7 @@ from ._poll import Poller
 from ._records import DeadLetter, QueueStats, WaitingJob
 from ._results import DEFAULT_RESULT_TTL, NO_RESULT, DoneChannel, ttl_ms
 from ._scripts import Completion, Delivery, Scripts
-from ._status import JobStatus, bound_error, parse_status
+from ._status import bound_error
 from ._take import Taker
 from ._transient import CAUGHT
 from ._wake import Waker
@@ -42,7 +43,7 @@ _BATCH_ITEMS = 256
 MAX_GET = 1_000_000
 
 
-class RedisJobQueue(Generic[P]):
+class RedisJobQueue(JobsById, Generic[P]):
     """A queue of unique JSON jobs on Redis, taken under locks that expire by themselves.
 
     Payloads are JSON values (``RedisJobQueue[Any]``), or instances of a type ``P`` stored
@@ -494,39 +495,6 @@ class RedisJobQueue(Generic[P]):
         Consumers holding jobs then get ``LockLostError`` when they complete them.
         """
         return await self._scripts.purge()
-
-    # -- one job by its id ------------------------------------------------------------
-
-    async def status(self, job_id: str) -> JobStatus | None:
-        """Where the job ``job_id`` is: a ``JobStatus``, or None if the queue has no such
-        job and keeps no result of it. Raises ``ValueError`` for a malformed id."""
-        job_id = _args.job_id(job_id, "job_id")
-        return parse_status(job_id, await self._scripts.status(job_id))
-
-    async def cancel(self, job_id: str) -> bool:
-        """Remove the job ``job_id`` at once, waiting, delayed, dead or locked, with its last
-        error; return whether the queue had it.
-
-        A locked job is revoked: its holder's next ``extend``, ``release`` or ``complete``
-        raises ``LockLostError``, and a ``Worker`` cancels its handler at the next lock
-        renewal (within a third of its ``lock_timeout``). A kept result stays.
-        """
-        return await self._scripts.cancel(_args.job_id(job_id, "job_id"))
-
-    async def result(self, job_id: str, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109
-        """Wait for the result of job ``job_id`` and return it (a JSON value).
-
-        Returns at once if a result is kept and the job is not queued again. Waits on the
-        queue's done channel, not by polling, for at most ``timeout`` seconds (None: no
-        limit; 0: look once), then raises ``TimeoutError``. Raises ``JobNotFoundError`` if
-        the job is not in the queue and no result of it is kept (never put, completed
-        without a result, result expired, cancelled: also while waiting), ``DeadJobError``
-        (with its ``error``) if it is or becomes a dead letter. A Redis restart while it
-        waits is ridden out (it looks again once its subscription is back).
-        """
-        job_id = _args.job_id(job_id, "job_id")
-        seconds = None if timeout is None else _args.seconds(timeout, "timeout")
-        return await self._done.wait_result(self._scripts, self._name, job_id, seconds)
 
     def __repr__(self) -> str:
         return f"RedisJobQueue({self._name!r})"
