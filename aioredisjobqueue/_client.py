@@ -19,7 +19,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from ._sentinel import SentinelPool, sentinel_client
 
-__all__ = ["DEFAULT_MAX_CONNECTIONS", "Client", "client_for", "close_client"]
+__all__ = ["DEFAULT_MAX_CONNECTIONS", "Client", "client_for", "close_client", "open_pubsub"]
 
 DEFAULT_MAX_CONNECTIONS = 32
 
@@ -181,3 +181,11 @@ async def close_client(redis: Any) -> None:
         await pool.aclose()  # its watch too
     elif pool is not None:
         await pool.disconnect()
+
+
+async def open_pubsub(redis: Any, **kwargs: Any) -> Any:
+    """A pub/sub object of ``redis``; on a cluster client, once its slot map is loaded
+    (its pub/sub routes by that map, which the client loads at its first command)."""
+    if isinstance(redis, RedisCluster):
+        await redis.initialize()
+    return redis.pubsub(**kwargs)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Generic, Self
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from . import _args, _codec
 from ._batch import SCRIPT_BYTES, SCRIPT_JOBS, Batcher, chunks
@@ -137,6 +139,8 @@ class RedisJobQueue(JobsById, Generic[P]):
         self._done = DoneChannel(self._redis if pool_size >= 3 else None, self._keys.done)
         # warns once if Redis may evict the queue's keys: at the first put or get
         command = self._redis.execute_command if self._pipe is None else self._pipe.execute
+        if self._client.kind == "cluster":  # every primary holds queues: ask them all
+            command = functools.partial(_on_primaries, self._redis)
         self._check_eviction = EvictionCheck(command, self._name)
 
     @property
@@ -503,3 +507,9 @@ class RedisJobQueue(JobsById, Generic[P]):
 def _bytes(job: tuple[str, bytes, int]) -> int:
     """The payload size of a put: (id, text, delay)."""
     return len(job[1])
+
+
+async def _on_primaries(cluster: RedisCluster, *args: Any) -> Any:
+    """Send a command to every primary of ``cluster``: {node name: reply}."""
+    await cluster.initialize()  # the primaries are known once the slot map is loaded
+    return await cluster.execute_command(*args, target_nodes=cluster.get_primaries())

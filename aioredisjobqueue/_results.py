@@ -20,6 +20,7 @@ from redis.exceptions import ResponseError
 
 from . import _args, _codec
 from ._backoff import backoff
+from ._client import open_pubsub
 from ._errors import DeadJobError, JobNotFoundError
 from ._tasks import cancel_requested, stop
 from ._transient import CONNECTION_ERRORS
@@ -183,8 +184,9 @@ class DoneChannel:
     async def _listen(self, subscribed: asyncio.Event) -> None:
         failures = 0
         while True:
-            pubsub = self._client.pubsub()
+            pubsub: Any = None
             try:
+                pubsub = await open_pubsub(self._client)
                 await pubsub.subscribe(self._channel)
                 while not cancel_requested():
                     message = await pubsub.get_message(timeout=_LISTEN_TIMEOUT)
@@ -209,7 +211,8 @@ class DoneChannel:
                 self._announce_all()
                 return
             finally:
-                await pubsub.aclose()
+                if pubsub is not None:
+                    await pubsub.aclose()
             await asyncio.sleep(backoff(failures, base=0.05, cap=2.0, floor=0.05))
             failures += 1
 

@@ -14,12 +14,12 @@ import asyncio
 import logging
 from typing import Any
 
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._backoff import backoff
+from ._client import open_pubsub
 from ._tasks import cancel_requested, stop
 
 __all__ = ["Waker"]
@@ -93,11 +93,9 @@ class Waker:
     async def _listen(self) -> None:
         failures = 0
         while True:
-            if isinstance(self._client, RedisCluster):
-                # its pub/sub routes by the slot map, which the client loads at first use
-                await self._client.initialize()
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            pubsub: Any = None
             try:
+                pubsub = await open_pubsub(self._client, ignore_subscribe_messages=True)
                 await pubsub.subscribe(self._channel)
                 # jobs may have become due while nobody listened
                 self._wake()
@@ -114,6 +112,7 @@ class Waker:
                 logger.info("no wake-ups on %s, polling only: %s", self._channel, exc)
                 return
             finally:
-                await pubsub.aclose()
+                if pubsub is not None:
+                    await pubsub.aclose()
             await asyncio.sleep(backoff(failures, base=0.05, cap=2.0, floor=0.05))
             failures += 1

@@ -62,7 +62,12 @@ def make_queue(backend: str, request: pytest.FixtureRequest, queue_name: str) ->
     On the real server each queue object has its own connection pool, as separate
     processes would; on fakeredis they share one fake server for the test.
     """
-    fixture = "real_jobqueue_factory" if backend == "redis" else "jobqueue_factory"
+    fixture = {
+        "redis": "real_jobqueue_factory",
+        "fakeredis": "jobqueue_factory",
+        "cluster": "cluster_jobqueue_factory",
+        "sentinel": "sentinel_jobqueue_factory",
+    }[backend]
     factory: QueueFactory = request.getfixturevalue(fixture)
 
     def make(name: str | None = None, **queue_kwargs: Any) -> RedisJobQueue:

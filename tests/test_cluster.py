@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio.cluster import RedisCluster
 
 from aioredisjobqueue import Job, RedisJobQueue, Worker
+from aioredisjobqueue._server_cluster import redis_cli
 from aioredisjobqueue.testing import RedisClusterServer
 
 pytestmark = pytest.mark.real_redis
@@ -263,3 +264,24 @@ async def test_consumers_ride_through_a_cluster_failover(redis_cluster: RedisClu
         redis_cluster, name, lambda: redis_cluster.failover(primary)
     )
     assert acknowledged <= done  # a coordinated failover loses nothing
+
+
+async def test_a_primary_that_may_evict_is_warned_of(
+    redis_cluster: RedisClusterServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The eviction check asks every primary: one of them evicting is enough to warn."""
+    primary = redis_cluster.primaries()[-1]
+    redis_cli(primary.port, "config", "set", "maxmemory-policy", "allkeys-lru")
+    try:
+        async with RedisJobQueue(f"c-{uuid.uuid4().hex[:8]}", url=redis_cluster.url,
+                                 cluster=True) as queue:  # fmt: skip
+            await queue.put("x")  # a first call, on a client that knows the slot map already
+            await queue.purge()
+        async with RedisJobQueue(queue.name, url=redis_cluster.url, cluster=True) as again:
+            await again.redis.ping()  # the client loads its slot map before the check
+            await again.put("x")
+            await again.purge()
+    finally:
+        redis_cli(primary.port, "config", "set", "maxmemory-policy", "noeviction")
+    warnings = [r for r in caplog.records if "maxmemory-policy allkeys-lru" in r.getMessage()]
+    assert len(warnings) == 2

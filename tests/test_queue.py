@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from conftest import MakeQueue
+from deployments import every_deployment
 from helpers import eventually, server_clock_passes, server_time_us
 
 from aioredisjobqueue import (
@@ -16,6 +17,9 @@ from aioredisjobqueue import (
     RedisJobQueue,
     job_id,
 )
+
+# the contract: every test here runs on one node, fakeredis, a Redis Cluster and Sentinel
+backend = every_deployment
 
 
 async def test_put_returns_the_content_id(queue: RedisJobQueue) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import MakeQueue
+from deployments import every_deployment
 from helpers import eventually
 
 from aioredisjobqueue import (
@@ -19,6 +20,9 @@ from aioredisjobqueue import (
     job_id,
 )
 from aioredisjobqueue.testing import RedisServer
+
+# the contract: every test here runs on one node, fakeredis, a Redis Cluster and Sentinel
+backend = every_deployment
 
 
 async def take(queue: RedisJobQueue) -> Job:

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from conftest import MakeQueue
+from deployments import every_deployment
 from helpers import eventually
 
 from aioredisjobqueue import (
@@ -20,6 +21,9 @@ from aioredisjobqueue import (
     Worker,
     job_id,
 )
+
+# the contract: every test here runs on one node, fakeredis, a Redis Cluster and Sentinel
+backend = every_deployment
 
 
 async def take(queue: RedisJobQueue, lock_timeout: float = 60_000) -> Job:

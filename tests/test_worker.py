@@ -12,12 +12,16 @@ from typing import Any
 
 import pytest
 from conftest import MakeQueue
+from deployments import every_deployment
 from helpers import eventually
 from redis.exceptions import ResponseError
 
 import aioredisjobqueue._settle
 from aioredisjobqueue import Job, JobEvent, QueueStats, RedisJobQueue, Worker
 from aioredisjobqueue._backoff import backoff
+
+# the contract: every test here runs on one node, fakeredis, a Redis Cluster and Sentinel
+backend = every_deployment
 
 EMPTY = QueueStats(ready=0, locked=0, delayed=0, dead=0)
 
