@@ -348,6 +348,13 @@ def worker(
 
     async def main(client: Any) -> None:
         await client.ping()  # fail at once, with one line, when Redis is not there
+        opened = None if make_lifespan is None else make_lifespan(url)
+        if opened is not None and not hasattr(opened, "__aenter__"):
+            raise click.BadParameter(
+                f"{lifespan}(url) returned {opened!r:.80}, not an async context manager "
+                "(make it an @asynccontextmanager function)",
+                param_hint="--lifespan",
+            )
         # queues with a pool of their own: their calls share one pipelined connection
         limit = max_deliveries or None
         queues = [RedisJobQueue(name, url=url, max_deliveries=limit) for name in names]
@@ -356,7 +363,7 @@ def worker(
                 queues,
                 function,
                 max_deliveries=limit,
-                lifespan=None if make_lifespan is None else (lambda: make_lifespan(url)),
+                lifespan=None if opened is None else (lambda: opened),
                 concurrency=concurrency,
                 lock_timeout=lock_timeout,
                 grace=grace,

@@ -38,6 +38,9 @@ async def lifespan(url):
 
 async def handle(job: Job) -> None:
     log(f"job {job.queue.name} {job.payload} {worker_state(dict)['url']}")
+
+def not_a_lifespan(url):
+    return {"url": url}
 """
 
 
@@ -101,3 +104,12 @@ def test_a_queue_given_twice_is_refused(redis_server: RedisServer) -> None:
 def test_a_lifespan_that_cannot_be_imported_is_refused(redis_server: RedisServer) -> None:
     args = ("worker", "asyncio:sleep", "-q", "a", "--lifespan", "no_such_module:lifespan")
     assert_one_line_error(cli(*args, url=redis_server.url), 2, "cannot import 'no_such_module'")
+
+
+def test_a_lifespan_that_makes_no_context_manager_is_refused(
+    redis_server: RedisServer, service: Path
+) -> None:
+    args = ("worker", "service:handle", "-q", "a", "--lifespan", "service:not_a_lifespan")
+    env = {"LOG": str(service / "log")}
+    result = cli(*args, url=redis_server.url, env=env, cwd=service)
+    assert_one_line_error(result, 2, "not an async context manager")
