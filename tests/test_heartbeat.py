@@ -14,6 +14,8 @@ from helpers import eventually
 from test_worker import running
 
 from aioredisjobqueue import Job, JobEvent, RedisJobQueue, Worker, WorkerInfo
+from aioredisjobqueue._http import Route
+from aioredisjobqueue._serve import health_routes
 
 
 async def test_a_running_worker_is_listed_with_what_it_does_until_it_stops(
@@ -118,3 +120,30 @@ async def test_several_event_hooks_each_get_every_event(make_queue: MakeQueue) -
     async with running(worker):
         await eventually(lambda: second == ["start", "complete"])
     assert first == ["start", "complete"]
+
+
+async def test_livez_fails_while_the_event_loop_is_blocked_and_readyz_answers_with_redis(
+    make_queue: MakeQueue,
+) -> None:
+    """A handler that blocks the loop longer than three heartbeats stops the beats: the
+    worker is not alive, and /livez says so, until the loop turns again."""
+    queue = make_queue()
+    await queue.put("blocks")
+    routes: dict[str, Route] = {}
+    seen: list[tuple[bool, int, int]] = []
+
+    async def handle(job: Job) -> None:
+        ready = await routes["/readyz"]()
+        time.sleep(0.5)  # noqa: ASYNC251  (the point: 0.5 s > 3 heartbeats of 0.1 s)
+        livez = await routes["/livez"]()
+        seen.append((worker.alive, livez.status, ready.status))
+
+    worker = Worker(queue, handle, heartbeat=0.1)
+    routes.update(health_routes(worker))
+    async with running(worker):
+        await eventually(lambda: seen)
+        await eventually(lambda: worker.alive)  # the loop turns again
+        assert (await routes["/livez"]()).status == 200
+    assert seen == [(False, 503, 200)]
+    after = await routes["/livez"]()
+    assert after.status == 503 and b"stopped" in after.body
