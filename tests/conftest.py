@@ -39,6 +39,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 pytest_plugins = ["deployments"]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # the chaos test's timeout follows its length: the faults, then the drain
+    seconds = config.getoption("--chaos-seconds")
+    for item in items:
+        if item.get_closest_marker("chaos") is not None:
+            item.add_marker(pytest.mark.timeout(seconds + 300))
+
+
 @pytest.fixture(scope="session")
 def redis_server(jobqueue_redis_server: RedisServer) -> RedisServer:
     """The session's redis-server (persistence off)."""
