@@ -93,7 +93,9 @@ class Ledger:
     completed: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     delivered: Counter[str] = field(default_factory=Counter)
     # completes whose outcome is unknown: the reply was lost, and the retry found the lock
-    # gone (the first call may have removed the job); for the Worker, every lock_lost
+    # gone (the first call may have removed the job); for the Worker, every lock_lost (it
+    # retries a complete whose reply was lost by itself). A LockLostError without a lost
+    # reply before it is no excuse: another consumer must then complete the job.
     maybe: set[str] = field(default_factory=set)
     lock_lost: int = 0
     completed_during_faults: int = 0
@@ -171,13 +173,15 @@ class Chaos:
         """What the consume() and get_many loops do with a job: a little work, complete."""
         self.ledger.delivered[job.id] += 1
         await asyncio.sleep(self.rng.uniform(0, 0.003))
+        failed: list[BaseException] = []
         try:
-            await self.retrying(job.complete)
+            await self.retrying(job.complete, failed)
         except LockLostError:
-            # after a lost reply the first complete may have removed it; else its lock
-            # expired during a fault and another consumer took it
+            # its lock expired during a fault and another consumer took it (who completes
+            # it), or a complete whose reply was lost removed it
             self.ledger.lock_lost += 1
-            self.ledger.maybe.add(job.id)
+            if failed:
+                self.ledger.maybe.add(job.id)
             return
         self.completed(job)
 
