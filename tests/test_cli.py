@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -337,11 +336,16 @@ def test_second_signal_stops_the_worker_at_once(
     run(_with_queue(url, queue_name, lambda q: q.put("stuck")))
     worker = start_worker(queue_name, "--grace", "3600", "--lock-timeout", "600000", sleep=3600)
     eventually_sync(lambda: len(lines(handlers / "started")) == 1)
+    logged: list[str] = []
+    reader = threading.Thread(target=lambda: logged.extend(iter(worker.stderr.readline, "")))
+    reader.start()
     worker.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
+    eventually_sync(lambda: any(" stopping: " in line for line in logged), "the first stop")
     assert worker.poll() is None  # waiting out its grace
     worker.send_signal(signal.SIGTERM)
-    _, stderr = worker.communicate(timeout=10)
+    worker.wait(10)
+    reader.join(10)
+    stderr = "".join(logged)
     assert worker.returncode == 0, stderr
     assert "stopping at once" in stderr
     assert stats_of(url, queue_name)["locked"] == 1  # back when its lock expires
