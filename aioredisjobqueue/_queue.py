@@ -385,8 +385,10 @@ class RedisJobQueue(JobsById, Generic[P]):
 
         When the queue is empty it polls with exponential backoff and full jitter between
         ``min_interval`` and ``max_interval`` seconds, back to the minimum after each job.
-        A dropped connection or a Redis restart is waited out with the same backoff. The
-        loop stops promptly when its task is cancelled; a job it had taken but not yet
+        A dropped connection, a Redis restart and the replies that say "not now" (BUSY,
+        LOADING, NOSCRIPT, READONLY and the other failover replies) are waited out with
+        the same backoff; any other error reply (OOM, WRONGTYPE) is raised. The loop stops
+        promptly when its task is cancelled; a job it had taken but not yet
         handed out is released.
         """
         lock_ms = _args.lock_ms(lock_timeout)

@@ -505,3 +505,16 @@ async def test_bulk_calls_are_split_into_bounded_script_calls(
         with pytest.raises(ValueError, match="count"):
             await queue.get_many(1_000_001)
         await queue.purge()
+
+
+async def test_a_real_error_reply_ends_consume_with_that_error(
+    own_server: RedisServer, admin: aioredis.Redis, queue_name: str
+) -> None:
+    """A key of the wrong type is no passing trouble: consume() raises WRONGTYPE at once
+    instead of waiting it out."""
+    async with RedisJobQueue(queue_name, url=own_server.url) as queue:
+        await admin.set(queue.keys.waiting, "not a sorted set")
+        with pytest.raises(ResponseError, match="WRONGTYPE"):
+            async for _ in queue.consume(min_interval=0.001):
+                pytest.fail("no job can come out")
+        await admin.delete(queue.keys.waiting)
