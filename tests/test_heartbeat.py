@@ -10,12 +10,16 @@ import time
 
 import pytest
 from conftest import MakeQueue
+from deployments import every_deployment
 from helpers import eventually
 from test_worker import running
 
 from aioredisjobqueue import Job, JobEvent, RedisJobQueue, Worker, WorkerInfo
 from aioredisjobqueue._http import Route
 from aioredisjobqueue._serve import health_routes
+
+# the contract: every test here runs on one node, fakeredis, a Redis Cluster and Sentinel
+backend = every_deployment
 
 
 async def test_a_running_worker_is_listed_with_what_it_does_until_it_stops(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import MakeQueue
+from deployments import every_deployment
 from helpers import eventually
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -17,6 +18,9 @@ from test_worker import running
 
 from aioredisjobqueue import DuplicateJobError, Job, Worker, job_id
 from aioredisjobqueue.otel import Tracing
+
+# the contract: every test here runs on one node, fakeredis, a Redis Cluster and Sentinel
+backend = every_deployment
 
 
 @pytest.fixture
