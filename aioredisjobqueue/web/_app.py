@@ -106,11 +106,10 @@ def app(
 
     Reach Redis by ``url`` (a pool of the app's own, closed at the app's shutdown; a mounted
     app gets no shutdown of its own) or hand over a ``redis.asyncio`` client as ``redis``
-    (never closed by the app). ``queues``
-    limits the dashboard to these queue names (default: every queue in the database).
-    ``actions=True`` enables the buttons that requeue and delete dead letters: leave it off
-    unless the app is behind your own authentication. Pages refresh their figures every
-    ``refresh`` seconds.
+    (never closed by the app). ``queues`` limits the dashboard to these queue names
+    (default: every queue in the database). ``actions=True`` enables the buttons that
+    requeue and delete dead letters: leave it off unless the app is behind your own
+    authentication. Pages refresh their figures every ``refresh`` seconds.
 
     Raises ``ValueError``/``TypeError`` for bad arguments, before anything reaches Redis.
     """
@@ -126,17 +125,59 @@ def app(
     made = client_for(
         redis_host=None, redis_port=None, redis_db=None, url=url, redis=redis, max_connections=8
     )
-    client, owned = made.redis, made.owned
-    reader = Reader(client, queues)
-    settings = {"actions": "on" if actions else "off", "refresh": str(refresh)}
+    dashboard = _Dashboard(made.redis, made.owned, Reader(made.redis, queues), actions, refresh)
+    starlette = Starlette(
+        routes=dashboard.routes(),
+        lifespan=dashboard.lifespan,
+        exception_handlers={
+            ValueError: _bad_request,
+            NoSuchQueue: _not_found,
+            RedisError: _redis_failed,
+        },
+    )
+    starlette.add_middleware(_SecurityHeaders)
+    return starlette
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class _Dashboard:
+    """The endpoints of one dashboard, over one client and its ``Reader``."""
+
+    def __init__(
+        self, client: Any, owned: bool, reader: Reader, actions: bool, refresh: float
+    ) -> None:
+        self.client, self.owned, self.reader, self.actions = client, owned, reader, actions
+        self.settings = {"actions": "on" if actions else "off", "refresh": str(refresh)}
+
+    def routes(self) -> list[Route | Mount]:
+        return [
+            Route("/", self.queues_page),
+            Route("/queue/{name:path}", self.queue_page("queue.html", "Queue")),
+            Route("/dead/{name:path}", self.queue_page("dead.html", "Dead letters of")),
+            Route("/job/{name:path}", self.queue_page("job.html", "Job in")),
+            Route("/api/queues", self.api_queues),
+            Route("/api/jobs/{name:path}", self.api_jobs),
+            Route("/api/job/{name:path}", self.api_job),
+            Route("/api/requeue/{name:path}", self.action(_requeue, "requeued"), methods=["POST"]),
+            Route("/api/delete/{name:path}", self.action(_delete, "deleted"), methods=["POST"]),
+            Mount("/static", StaticFiles(packages=[(__package__, "static")]), name="static"),
+        ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
+        yield
+        if self.owned:
+            await close_client(self.client)
 
     def page(
-        name: str, title: str, request: Request, status: int = 200, **values: str
+        self, name: str, title: str, request: Request, status: int = 200, **values: str
     ) -> HTMLResponse:
         """The template ``name`` in the layout; every value put in is HTML-escaped."""
         root = request.scope.get("root_path", "").rstrip("/")
         queue = values.get("queue", "")
-        fields = {"queue": "", "job": "", "message": "", **values, **settings}
+        fields = {"queue": "", "job": "", "message": "", **values, **self.settings}
         fields |= {"root": root, "title": title, "queue_url": quote(queue, safe="")}
         escaped = {k: html.escape(v, quote=True) for k, v in fields.items()}
         content = _template(name).substitute(escaped)
@@ -144,100 +185,79 @@ def app(
         body = _template("layout.html").substitute(escaped, page=page_name, content=content)
         return HTMLResponse(body, status_code=status)
 
-    async def queues_page(request: Request) -> Response:
-        return page("queues.html", "Queues", request)
+    async def queues_page(self, request: Request) -> Response:
+        return self.page("queues.html", "Queues", request)
 
-    def queue_page(template: str, title: str) -> Callable[[Request], Awaitable[Response]]:
+    def queue_page(self, template: str, title: str) -> Endpoint:
+        """The page ``template`` of one queue: a 400 or 404 page for a bad or unknown one."""
+
         async def endpoint(request: Request) -> Response:
             name = request.path_params["name"]
             job = request.query_params.get("id", "")
             try:
-                await reader.queue(name)
+                await self.reader.queue(name)
                 if template == "job.html":
                     job = _args.job_id(job, "id")
             except ValueError as exc:
-                return page("missing.html", "Bad request", request, 400, message=str(exc))
+                return self.page("missing.html", "Bad request", request, 400, message=str(exc))
             except NoSuchQueue as exc:
-                return page("missing.html", "No such queue", request, 404, message=str(exc))
-            return page(template, f"{title} {name}", request, queue=name, job=job)
+                return self.page("missing.html", "No such queue", request, 404, message=str(exc))
+            return self.page(template, f"{title} {name}", request, queue=name, job=job)
 
         return endpoint
 
-    async def api_queues(request: Request) -> Response:
-        return JSONResponse(await reader.overview() | {"actions": actions})
+    async def api_queues(self, request: Request) -> Response:
+        return JSONResponse(await self.reader.overview() | {"actions": self.actions})
 
-    async def api_jobs(request: Request) -> Response:
+    async def api_jobs(self, request: Request) -> Response:
         start = _int_param(request, "start", 0)
         count = _int_param(request, "count", DEFAULT_PAGE)
         state = request.query_params.get("state", "ready")
-        found = await reader.jobs(request.path_params["name"], state, start, count)
-        return JSONResponse(found | {"actions": actions})
+        found = await self.reader.jobs(request.path_params["name"], state, start, count)
+        return JSONResponse(found | {"actions": self.actions})
 
-    async def api_job(request: Request) -> Response:
-        found = await reader.job(request.path_params["name"], request.query_params.get("id", ""))
-        return JSONResponse(found | {"actions": actions})
+    async def api_job(self, request: Request) -> Response:
+        job_id = request.query_params.get("id", "")
+        found = await self.reader.job(request.path_params["name"], job_id)
+        return JSONResponse(found | {"actions": self.actions})
 
     def action(
-        act: Callable[[RedisJobQueue, list[str] | None], Awaitable[int]], done: str
-    ) -> Callable[[Request], Awaitable[Response]]:
+        self, act: Callable[[RedisJobQueue, list[str] | None], Awaitable[int]], done: str
+    ) -> Endpoint:
+        """An action's endpoint: refused unless enabled and posted by the dashboard's page."""
+
         async def endpoint(request: Request) -> Response:
-            if not actions:
+            if not self.actions:
                 return _error(403, "actions are off: start the dashboard with --enable-actions")
             if request.headers.get(ACTION_HEADER) != "1":
                 return _error(403, f"refused: actions need the header {ACTION_HEADER}: 1")
             if request.headers.get("sec-fetch-site", "same-origin") != "same-origin":
                 return _error(403, "refused: actions are taken from the dashboard's own pages")
             ids = _action_ids(await request.body())
-            queue = await reader.queue(request.path_params["name"])
-            n = await act(queue, ids)
-            return JSONResponse({done: n})
+            queue = await self.reader.queue(request.path_params["name"])
+            return JSONResponse({done: await act(queue, ids)})
 
         return endpoint
 
-    async def requeue(queue: RedisJobQueue, ids: list[str] | None) -> int:
-        return await queue.requeue_dead(ids)
 
-    async def delete(queue: RedisJobQueue, ids: list[str] | None) -> int:
-        return await queue.delete_dead(ids)
+async def _requeue(queue: RedisJobQueue, ids: list[str] | None) -> int:
+    return await queue.requeue_dead(ids)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
-        if owned:
-            await close_client(client)
 
-    async def bad_request(request: Request, exc: Exception) -> Response:
-        return _error(400, str(exc))
+async def _delete(queue: RedisJobQueue, ids: list[str] | None) -> int:
+    return await queue.delete_dead(ids)
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return _error(404, str(exc))
 
-    async def redis_failed(request: Request, exc: Exception) -> Response:
-        return _error(503, f"Redis: {exc}")
+async def _bad_request(request: Request, exc: Exception) -> Response:
+    return _error(400, str(exc))
 
-    routes = [
-        Route("/", queues_page),
-        Route("/queue/{name:path}", queue_page("queue.html", "Queue")),
-        Route("/dead/{name:path}", queue_page("dead.html", "Dead letters of")),
-        Route("/job/{name:path}", queue_page("job.html", "Job in")),
-        Route("/api/queues", api_queues),
-        Route("/api/jobs/{name:path}", api_jobs),
-        Route("/api/job/{name:path}", api_job),
-        Route("/api/requeue/{name:path}", action(requeue, "requeued"), methods=["POST"]),
-        Route("/api/delete/{name:path}", action(delete, "deleted"), methods=["POST"]),
-        Mount("/static", StaticFiles(packages=[(__package__, "static")]), name="static"),
-    ]
-    dashboard = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        exception_handlers={
-            ValueError: bad_request,
-            NoSuchQueue: not_found,
-            RedisError: redis_failed,
-        },
-    )
-    dashboard.add_middleware(_SecurityHeaders)
-    return dashboard
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _error(404, str(exc))
+
+
+async def _redis_failed(request: Request, exc: Exception) -> Response:
+    return _error(503, f"Redis: {exc}")
 
 
 def _action_ids(body: bytes) -> list[str] | None:
