@@ -8,7 +8,14 @@ spans, the ``[otel]`` extra) are imported by name.
 """
 
 from ._codec import job_id
-from ._errors import DeadJobError, DuplicateJobError, JobNotFoundError, JobQueueError, LockLostError
+from ._errors import (
+    DeadJobError,
+    DuplicateJobError,
+    JobNotFoundError,
+    JobQueueError,
+    LockLostError,
+    NotReplicatedError,
+)
 from ._heartbeat import WorkerInfo
 from ._job import Job
 from ._jsonlog import JsonFormatter
@@ -36,6 +43,7 @@ __all__ = [
     "JsonCodec",
     "JsonFormatter",
     "LockLostError",
+    "NotReplicatedError",
     "PayloadCodec",
     "Periodic",
     "PydanticCodec",

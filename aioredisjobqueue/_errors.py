@@ -4,7 +4,8 @@
     ├── DuplicateJobError    put() of content (or a key) that is already in the queue
     ├── LockLostError        extend/release/complete by a consumer that no longer holds the job
     ├── JobNotFoundError     result() of a job the queue neither holds nor keeps a result of
-    └── DeadJobError         result() of a job that is in the dead letters
+    ├── DeadJobError         result() of a job that is in the dead letters
+    └── NotReplicatedError   put() with min_replicas: fewer replicas confirmed the job in time
 
 Bad arguments raise the built-in ``ValueError`` or ``TypeError`` before anything
 reaches Redis; connection failures surface as ``redis.exceptions`` errors.
@@ -18,6 +19,7 @@ __all__ = [
     "JobNotFoundError",
     "JobQueueError",
     "LockLostError",
+    "NotReplicatedError",
 ]
 
 
@@ -84,3 +86,24 @@ class DeadJobError(JobQueueError):
         )
         self.job_id = job_id
         self.error = error
+
+
+class NotReplicatedError(JobQueueError):
+    """Fewer than the queue's ``min_replicas`` replicas confirmed a put within
+    ``replica_timeout``: the jobs are queued on the primary, but a failover before they
+    reach a replica would lose them. The caller decides: put again later (a duplicate
+    means it is still there), or accept the risk.
+
+    ``job_ids`` are the jobs that were queued (for ``put``, one); ``replicas`` how many
+    replicas confirmed them, of the ``wanted``.
+    """
+
+    def __init__(self, *, queue_name: str, job_ids: list[str], replicas: int, wanted: int) -> None:
+        super().__init__(
+            f"{len(job_ids)} job(s) queued in queue {queue_name!r} reached {replicas} of "
+            f"{wanted} replicas in time: a failover now would lose them",
+            queue_name=queue_name,
+        )
+        self.job_ids = job_ids
+        self.replicas = replicas
+        self.wanted = wanted

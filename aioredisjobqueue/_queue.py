@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Generic, Self
@@ -17,7 +18,7 @@ from . import _args, _codec
 from ._batch import SCRIPT_BYTES, SCRIPT_JOBS, Batcher, chunks
 from ._byid import JobsById
 from ._client import DEFAULT_MAX_CONNECTIONS, client_for, close_client
-from ._errors import DuplicateJobError, LockLostError
+from ._errors import DuplicateJobError, LockLostError, NotReplicatedError
 from ._eviction import EvictionCheck
 from ._heartbeat import WorkerInfo
 from ._job import Job
@@ -66,6 +67,11 @@ class RedisJobQueue(JobsById, Generic[P]):
     completed to the dead letters. ``max_payload_bytes`` bounds a payload's JSON text (and a
     result's). ``result_ttl`` is how many seconds a result given to ``complete`` is kept by
     default (one day).
+
+    ``min_replicas`` (default 0: off) makes ``put`` and ``put_many`` wait, with Redis
+    ``WAIT`` on the connection that queued the jobs, until that many replicas confirmed
+    them, for ``replica_timeout`` seconds at most, and raise ``NotReplicatedError`` when
+    fewer did: acknowledged jobs then survive a failover. Not with a Redis Cluster yet.
     """
 
     def __init__(
@@ -86,6 +92,8 @@ class RedisJobQueue(JobsById, Generic[P]):
         result_ttl: float = DEFAULT_RESULT_TTL,
         payload_type: type[P] | None = None,
         codec: PayloadCodec[P] | None = None,
+        min_replicas: int = 0,
+        replica_timeout: float = 0.1,
     ) -> None:
         self._name = validate_queue_name(queue_name)
         self._codec: PayloadCodec[P] = resolve_codec(payload_type, codec)
@@ -95,6 +103,12 @@ class RedisJobQueue(JobsById, Generic[P]):
         )
         self._max_payload_bytes = _args.positive_int(max_payload_bytes, "max_payload_bytes")
         self._result_ttl_ms = ttl_ms(result_ttl, "result_ttl")
+        if isinstance(min_replicas, bool) or not isinstance(min_replicas, int) or min_replicas < 0:
+            raise ValueError(f"min_replicas must be an int >= 0, got {min_replicas!r}")
+        self._min_replicas = min_replicas
+        self._replica_timeout_ms = math.ceil(
+            _args.positive_seconds(replica_timeout, "replica_timeout") * 1000
+        )
         if not isinstance(cluster, bool):
             raise TypeError(f"cluster must be a bool, got {cluster!r}")
         self._client = client_for(
@@ -123,8 +137,13 @@ class RedisJobQueue(JobsById, Generic[P]):
             else None
         )
         self._scripts = Scripts(self._redis, self._keys, self._pipe)
+        if self._min_replicas and self._client.kind == "cluster":
+            raise ValueError(
+                f"min_replicas is not supported on a Redis Cluster yet, got "
+                f"min_replicas={min_replicas!r} with a cluster client"
+            )
         self._put_batcher: Batcher[tuple[str, bytes, int], bool] = Batcher(
-            self._scripts.put,
+            self._send_puts,
             max_items=_BATCH_ITEMS,
             weight=_bytes,
             max_weight=SCRIPT_BYTES,
@@ -212,6 +231,26 @@ class RedisJobQueue(JobsById, Generic[P]):
             raise DuplicateJobError(queue_name=self._name, job_id=job_id)
         return job_id
 
+    async def _send_puts(self, jobs: list[tuple[str, bytes, int]]) -> list[bool]:
+        """One put.lua call; with ``min_replicas``, then WAIT, and ``NotReplicatedError``
+        (naming the jobs it queued) when too few replicas confirmed them.
+
+        A batch of several callers' puts fails as a whole then: each caller gets the error,
+        whose ``job_ids`` say which jobs of the batch were queued."""
+        if not self._min_replicas:
+            return await self._scripts.put(jobs)
+        added, acked = await self._scripts.put_replicated(
+            jobs, self._min_replicas, self._replica_timeout_ms
+        )
+        if acked < self._min_replicas and any(added):
+            raise NotReplicatedError(
+                queue_name=self._name,
+                job_ids=[job[0] for job, new in zip(jobs, added, strict=True) if new],
+                replicas=acked,
+                wanted=self._min_replicas,
+            )
+        return added
+
     async def put_many(
         self,
         payloads: Iterable[P],
@@ -258,7 +297,7 @@ class RedisJobQueue(JobsById, Generic[P]):
         await self._check_eviction()
         added: dict[str, bool] = {}
         for chunk in chunks(list(batch.values()), SCRIPT_JOBS, SCRIPT_BYTES, weight=_bytes):
-            added.update(zip((j[0] for j in chunk), await self._scripts.put(chunk), strict=True))
+            added.update(zip((j[0] for j in chunk), await self._send_puts(chunk), strict=True))
         result: list[str | None] = []
         for job_id in ids:
             if added.get(job_id):

@@ -105,6 +105,31 @@ class _Script:
         except NoScriptError:
             return await pipe.execute("EVAL", self._source, *self._head[1:], *args, orphan=orphan)
 
+    async def replicated(self, replicas: int, timeout_ms: int, *args: Any) -> tuple[Any, int]:
+        """Run the script, then ``WAIT replicas timeout_ms`` on the same connection, in one
+        round trip: (its reply, how many replicas confirmed it).
+
+        Not on the pipe: a WAIT there would hold up every other call of the queue for as
+        long as it waits. A script the server does not know is sent again by EVAL.
+        """
+        reply, acked = await self._then_wait(("EVALSHA", *self._head, *args), replicas, timeout_ms)
+        if isinstance(reply, NoScriptError):
+            command = ("EVAL", self._source, *self._head[1:], *args)
+            reply, acked = await self._then_wait(command, replicas, timeout_ms)
+        for outcome in (reply, acked):
+            if isinstance(outcome, Exception):
+                raise outcome
+        return reply, int(acked)
+
+    async def _then_wait(
+        self, command: tuple[Any, ...], replicas: int, timeout_ms: int
+    ) -> tuple[Any, Any]:
+        async with self._client.pipeline(transaction=False) as pipeline:
+            pipeline.execute_command(*command, **_RAW)
+            pipeline.execute_command("WAIT", replicas, timeout_ms)
+            reply, acked = await pipeline.execute(raise_on_error=False)
+        return reply, acked
+
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
@@ -202,10 +227,21 @@ class Scripts:
 
     async def put(self, jobs: list[tuple[str, bytes, int]]) -> list[bool]:
         """Queue each (id, text, delay µs) not in the queue yet; True for each one queued."""
+        return [bool(a) for a in await self._put(*self._put_args(jobs))]
+
+    async def put_replicated(
+        self, jobs: list[tuple[str, bytes, int]], replicas: int, timeout_ms: int
+    ) -> tuple[list[bool], int]:
+        """``put``, then WAIT for ``replicas`` replicas at most ``timeout_ms`` ms:
+        (True for each job queued, how many replicas confirmed the call)."""
+        reply, acked = await self._put.replicated(replicas, timeout_ms, *self._put_args(jobs))
+        return [bool(a) for a in reply], acked
+
+    def _put_args(self, jobs: list[tuple[str, bytes, int]]) -> list[Any]:
         args: list[Any] = [self._wake]
         for job_id, text, delay_us in jobs:
             args.extend((_key(job_id), text, delay_us))
-        return [bool(a) for a in await self._put(*args)]
+        return args
 
     async def get(
         self,

@@ -21,6 +21,7 @@ def test_all_is_exactly_the_public_surface() -> None:
         "JsonCodec",
         "JsonFormatter",
         "LockLostError",
+        "NotReplicatedError",
         "PayloadCodec",
         "Periodic",
         "PydanticCodec",
@@ -46,5 +47,6 @@ def test_every_public_name_has_a_docstring() -> None:
 def test_errors_share_one_root() -> None:
     assert issubclass(aioredisjobqueue.DuplicateJobError, aioredisjobqueue.JobQueueError)
     assert issubclass(aioredisjobqueue.LockLostError, aioredisjobqueue.JobQueueError)
+    assert issubclass(aioredisjobqueue.NotReplicatedError, aioredisjobqueue.JobQueueError)
     assert issubclass(aioredisjobqueue.JobNotFoundError, aioredisjobqueue.JobQueueError)
     assert issubclass(aioredisjobqueue.DeadJobError, aioredisjobqueue.JobQueueError)

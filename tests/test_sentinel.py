@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import subprocess
 import sys
 import uuid
 
 import pytest
 
-from aioredisjobqueue import Job, RedisJobQueue, Worker
+from aioredisjobqueue import (
+    DuplicateJobError,
+    Job,
+    NotReplicatedError,
+    RedisJobQueue,
+    Worker,
+    job_id,
+)
+from aioredisjobqueue._server_cluster import redis_cli
 from aioredisjobqueue.testing import RedisSentinelGroup
 
 pytestmark = pytest.mark.real_redis
@@ -45,6 +54,20 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def cli_redis(port: int, *args: str) -> str:
+    return redis_cli(port, *args)
+
+
+def replica_answers(port: int) -> bool:
+    """Whether the server on ``port`` answers PING within a tenth of a second."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def name() -> str:
     return f"s-{uuid.uuid4().hex[:8]}"
 
@@ -74,15 +97,19 @@ def test_sentinels_and_service_name_go_together() -> None:
         RedisJobQueue("q", url="redis+sentinel://127.0.0.1:26379")
 
 
+@pytest.mark.parametrize("min_replicas", [0, 1])
 async def test_consumers_and_workers_ride_through_a_failover_and_write_to_the_new_primary(
-    redis_sentinel: RedisSentinelGroup,
+    redis_sentinel: RedisSentinelGroup, min_replicas: int
 ) -> None:
-    """SENTINEL FAILOVER while a Worker and a consume() loop drain and a producer puts:
-    both loops keep going, and after the switch no connection writes to the old primary."""
+    """SENTINEL FAILOVER while a Worker and a consume() loop drain and producers put: both
+    loops keep going, and after the switch no connection writes to the old primary. With
+    replicated puts no acknowledged put is lost; without, the loss is reported."""
     queue_name = name()
     done: set[int] = set()
     acknowledged: set[int] = set()
-    async with RedisJobQueue(queue_name, url=redis_sentinel.url) as queue:
+    async with RedisJobQueue(
+        queue_name, url=redis_sentinel.url, min_replicas=min_replicas
+    ) as queue:
 
         async def handle(job: Job) -> None:
             done.add(job.payload)
@@ -120,8 +147,13 @@ async def test_consumers_and_workers_ride_through_a_failover_and_write_to_the_ne
         # puts acknowledged by the old primary after the replica took over are lost: without
         # replicated puts this is reported, not hidden (see the replicated-put test)
         lost = acknowledged - done
-        print(f"failover: {len(acknowledged)} acknowledged puts, {len(lost)} lost")
+        print(
+            f"failover, min_replicas={min_replicas}: {len(acknowledged)} acknowledged puts, "
+            f"{len(lost)} lost"
+        )
         assert len(lost) < len(acknowledged) / 10
+        if min_replicas:
+            assert not lost
         assert queue.redis.connection_pool.switches == 1  # the watch saw the switch
         await asyncio.to_thread(redis_sentinel.wait_settled)
 
@@ -179,3 +211,43 @@ async def hang_the_primary(group: RedisSentinelGroup, old: int, acknowledged: se
     await sleeper  # the old primary is awake again
     at_wake = len(acknowledged)
     await until(lambda: len(acknowledged) > at_wake + 500)
+
+
+async def test_replicated_puts_wait_for_a_replica_and_say_when_none_confirmed(
+    redis_sentinel: RedisSentinelGroup,
+) -> None:
+    queue_name = name()
+    async with RedisJobQueue(
+        queue_name, url=redis_sentinel.url, min_replicas=1, replica_timeout=0.2
+    ) as queue:
+        assert await queue.put("replicated") == job_id("replicated")
+        assert (await queue.put_many(["a", "b"]))[0] == job_id("a")
+        replica = next(s for s in redis_sentinel.servers if s.port != redis_sentinel.master_port())
+        # the replica hangs: nobody confirms within replica_timeout
+        sleeper = asyncio.create_task(
+            asyncio.to_thread(cli_redis, replica.port, "debug", "sleep", "1.5")
+        )
+        await until(lambda: not replica_answers(replica.port))
+        with pytest.raises(NotReplicatedError) as caught:
+            await queue.put("on the primary only")
+        assert caught.value.job_ids == [job_id("on the primary only")]
+        assert (caught.value.replicas, caught.value.wanted) == (0, 1)
+        with pytest.raises(NotReplicatedError) as many:
+            await queue.put_many(["c", "replicated"])  # "replicated" is a duplicate
+        assert many.value.job_ids == [job_id("c")]
+        await sleeper
+        # they are queued on the primary all the same; a duplicate is no error
+        status = await queue.status(job_id("on the primary only"))
+        assert status is not None and status.state == "waiting"
+        with pytest.raises(DuplicateJobError):
+            await queue.put("replicated")
+        await queue.purge()
+
+
+def test_replicated_puts_are_refused_on_a_cluster_and_bad_options_named() -> None:
+    with pytest.raises(ValueError, match="min_replicas is not supported on a Redis Cluster"):
+        RedisJobQueue("q", url="redis+cluster://127.0.0.1:7000", min_replicas=1)
+    with pytest.raises(ValueError, match="min_replicas must be an int >= 0, got -1"):
+        RedisJobQueue("q", min_replicas=-1)
+    with pytest.raises(ValueError, match="replica_timeout must be a positive number"):
+        RedisJobQueue("q", min_replicas=1, replica_timeout=0)
