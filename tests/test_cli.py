@@ -436,7 +436,10 @@ def test_redis_restart_does_not_stop_a_worker(
                "SLEEP": "0.05"}  # fmt: skip
         worker = subprocess.Popen(
             [sys.executable, "-m", "aioredisjobqueue", "worker", "handlers:slow",
-             "--queue", queue_name, "--url", server.url, "--concurrency", "1"],
+             "--queue", queue_name, "--url", server.url, "--concurrency", "1",
+             # a get whose reply the restart cut off leaves its job locked: short locks
+             # bring it back within the wait
+             "--lock-timeout", "2000"],
             cwd=handlers, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
