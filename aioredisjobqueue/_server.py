@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-__all__ = ["RedisServer", "free_port"]
+__all__ = ["Managed", "RedisServer", "free_port"]
 
 # How long a redis-server gets to answer PING after it starts (seconds).
 _START_WITHIN = 10.0
@@ -28,7 +28,29 @@ def free_port() -> int:
         return port
 
 
-class RedisServer:
+class Managed:
+    """``with`` starts it and stops it at the end."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RedisServer(Managed):
     """A throwaway ``redis-server`` process on a free loopback port.
 
     It runs in ``directory`` (made if missing; the server writes ``redis.log`` there);
@@ -166,18 +188,6 @@ class RedisServer:
         """Stop and start again on the same port and directory (data stays with AOF)."""
         self._end_process()
         self.start()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"RedisServer(port={self.port}, running={self.running})"

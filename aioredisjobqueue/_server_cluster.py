@@ -11,10 +11,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from ._server import RedisServer, free_port
+from ._server import Managed, RedisServer, free_port
 
 __all__ = ["Deployment", "RedisClusterServer", "debug_args", "info", "redis_cli", "wait_for"]
 
@@ -71,7 +69,7 @@ def wait_for(what: str, condition: Callable[[], bool], within: float = _SETTLE_W
         time.sleep(0.05)
 
 
-class Deployment:
+class Deployment(Managed):
     """What a cluster and a sentinel group share: a directory and a set of processes."""
 
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
@@ -98,18 +96,6 @@ class Deployment:
 
     def start(self) -> None:
         raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class RedisClusterServer(Deployment):

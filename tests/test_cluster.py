@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import itertools
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 
 import pytest
+from helpers import eventually
 from redis.asyncio.cluster import RedisCluster
+from test_cli import cli
 
 from aioredisjobqueue import Job, RedisJobQueue, Worker
 from aioredisjobqueue._server_cluster import redis_cli
@@ -48,18 +48,11 @@ def count_empty_looks(queue: RedisJobQueue) -> list[int]:
 async def asleep(looks: list[int]) -> None:
     """Wait until a consumer looked and then stopped looking for half a second: it sleeps
     its long poll interval, so from now on only a wake-up makes it look again."""
-    await until(lambda: looks[0] >= 1)
+    await eventually(lambda: looks[0] >= 1)
     seen = -1
     while seen != looks[0]:
         seen = looks[0]
         await asyncio.sleep(0.5)
-
-
-async def until(condition: object, within: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():  # type: ignore[operator]
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 async def test_every_call_works_whatever_node_the_url_names(
@@ -102,7 +95,7 @@ async def test_idle_consumers_are_woken_on_a_cluster(redis_cluster: RedisCluster
             # the consumer found nothing and sleeps for 60 s: only a wake-up brings the job
             await asleep(looks)
             await queue.put("wake up")
-            await until(lambda taken=taken: len(taken) == 1)
+            await eventually(lambda taken=taken: len(taken) == 1)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -124,7 +117,7 @@ async def test_a_cluster_client_given_as_redis_gets_wake_ups(
         task = asyncio.create_task(consume())
         await asleep(looks)
         await queue.put("wake up")
-        await until(lambda: len(taken) == 1)
+        await eventually(lambda: len(taken) == 1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -146,21 +139,11 @@ async def test_a_worker_drains_queues_on_every_primary(redis_cluster: RedisClust
 
             worker = Worker(queue, handle, concurrency=5)
             task = asyncio.create_task(worker.run())
-            await until(lambda done=done: len(done) == 50)
+            await eventually(lambda done=done: len(done) == 50)
             worker.stop()
             await task
             assert sorted(done) == list(range(50))
             assert (await queue.stats()).total == 0
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aioredisjobqueue", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 async def test_command_line_reaches_queues_of_every_primary(
@@ -220,12 +203,14 @@ async def drain_through(
         loops = [asyncio.create_task(worker.run()), asyncio.create_task(consume())]
         producer = asyncio.create_task(produce())
         try:
-            await until(lambda: len(done) > jobs // 4)
+            await eventually(lambda: len(done) > jobs // 4)
             await asyncio.to_thread(fault)
             at_fault = len(acknowledged)
-            await until(lambda: len(acknowledged) > at_fault + 100, within=60)
+            await eventually(lambda: len(acknowledged) > at_fault + 100, within=60)
             producer.cancel()
-            await until(lambda: acknowledged <= done or any(t.done() for t in loops), 60)
+            await eventually(
+                lambda: acknowledged <= done or any(t.done() for t in loops), within=60
+            )
             assert not any(t.done() for t in loops), [t.exception() for t in loops if t.done()]
         finally:
             producer.cancel()

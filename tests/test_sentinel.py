@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import socket
 import subprocess
-import sys
 import uuid
 
 import pytest
+from helpers import eventually
+from test_cli import cli
 
 from aioredisjobqueue import (
     DuplicateJobError,
@@ -25,13 +26,6 @@ from aioredisjobqueue.testing import RedisSentinelGroup
 pytestmark = pytest.mark.real_redis
 
 
-async def until(condition: object, within: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():  # type: ignore[operator]
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
-
-
 async def settled(done: set[int], quiet: float = 6.0, within: float = 60.0) -> None:
     """Wait until ``done`` stops growing for ``quiet`` seconds (longer than a lock)."""
     loop = asyncio.get_running_loop()
@@ -42,20 +36,6 @@ async def settled(done: set[int], quiet: float = 6.0, within: float = 60.0) -> N
         if len(done) != seen:
             seen, since = len(done), loop.time()
         await asyncio.sleep(0.1)
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aioredisjobqueue", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def cli_redis(port: int, *args: str) -> str:
-    return redis_cli(port, *args)
 
 
 def replica_answers(port: int) -> bool:
@@ -132,12 +112,12 @@ async def test_consumers_and_workers_ride_through_a_failover_and_write_to_the_ne
 
         worker = Worker(queue, handle, concurrency=4, lock_timeout=5_000)
         tasks = [asyncio.create_task(c) for c in (worker.run(), consume(), produce())]
-        await until(lambda: len(done) > 100)
+        await eventually(lambda: len(done) > 100)
         old = redis_sentinel.master_port()
         new = await asyncio.to_thread(redis_sentinel.failover)
         assert new != old
         moved_at = len(acknowledged)
-        await until(lambda: len(acknowledged) > moved_at + 200)
+        await eventually(lambda: len(acknowledged) > moved_at + 200)
         tasks[2].cancel()
         await settled(done)
         assert not any(t.done() for t in tasks[:2]), [t for t in tasks[:2] if t.done()]
@@ -198,7 +178,7 @@ async def test_no_acknowledged_put_is_lost_when_the_primary_hangs(
 async def hang_the_primary(group: RedisSentinelGroup, old: int, acknowledged: set[int]) -> None:
     """DEBUG SLEEP 4 on the primary while puts go on, until the old primary is awake again
     and more puts were acknowledged after that."""
-    await until(lambda: len(acknowledged) > 500)
+    await eventually(lambda: len(acknowledged) > 500)
     sleeper = asyncio.create_task(
         asyncio.to_thread(
             subprocess.run,
@@ -207,10 +187,10 @@ async def hang_the_primary(group: RedisSentinelGroup, old: int, acknowledged: se
             check=True,
         )
     )
-    await until(lambda: group.master_port() != old)
+    await eventually(lambda: group.master_port() != old)
     await sleeper  # the old primary is awake again
     at_wake = len(acknowledged)
-    await until(lambda: len(acknowledged) > at_wake + 500)
+    await eventually(lambda: len(acknowledged) > at_wake + 500)
 
 
 async def test_replicated_puts_wait_for_a_replica_and_say_when_none_confirmed(
@@ -225,9 +205,9 @@ async def test_replicated_puts_wait_for_a_replica_and_say_when_none_confirmed(
         replica = next(s for s in redis_sentinel.servers if s.port != redis_sentinel.master_port())
         # the replica hangs: nobody confirms within replica_timeout
         sleeper = asyncio.create_task(
-            asyncio.to_thread(cli_redis, replica.port, "debug", "sleep", "1.5")
+            asyncio.to_thread(redis_cli, replica.port, "debug", "sleep", "1.5")
         )
-        await until(lambda: not replica_answers(replica.port))
+        await eventually(lambda: not replica_answers(replica.port))
         with pytest.raises(NotReplicatedError) as caught:
             await queue.put("on the primary only")
         assert caught.value.job_ids == [job_id("on the primary only")]
