@@ -169,9 +169,15 @@ class Chaos:
         for payload, got in zip(payloads, ids, strict=True):
             self.acknowledged(got or job_id(payload), got is not None, len(failed))
 
+    def delivered(self, job: Job) -> None:
+        """Count a delivery; a job whose payload is not its own was another call's reply."""
+        self.ledger.delivered[job.id] += 1
+        if job_id(job.payload) != job.id:
+            self.ledger.errors.append(f"{job!r}: its payload is not that of its id")
+
     async def handle(self, job: Job) -> None:
         """What the consume() and get_many loops do with a job: a little work, complete."""
-        self.ledger.delivered[job.id] += 1
+        self.delivered(job)
         await asyncio.sleep(self.rng.uniform(0, 0.003))
         failed: list[BaseException] = []
         try:
@@ -240,7 +246,7 @@ class Chaos:
 
     def worker(self, queues: list[RedisJobQueue]) -> Worker:
         async def handler(job: Job) -> None:
-            self.ledger.delivered[job.id] += 1
+            self.delivered(job)
             await asyncio.sleep(self.rng.uniform(0, 0.003))
 
         def on_event(event: JobEvent) -> None:
