@@ -7,6 +7,7 @@ import math
 
 __all__ = [
     "MAX_SECONDS",
+    "count",
     "delay_us",
     "job_id",
     "lock_ms",
@@ -77,6 +78,13 @@ def positive_int(value: object, name: str) -> int:
         raise TypeError(f"{name} must be an int, got {show(value)}")
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {show(value)}")
+    return value
+
+
+def count(value: object, name: str) -> int:
+    """An int >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {show(value)}")
     return value
 
 

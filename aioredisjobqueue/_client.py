@@ -9,7 +9,8 @@ a cluster); ``redis+cluster://host:port[,host:port…]`` a cluster;
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -17,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 
+from ._pipe import Pipe
 from ._sentinel import SentinelPool, sentinel_client
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "Client", "client_for", "close_client", "open_pubsub"]
@@ -41,6 +43,38 @@ class Client:
     redis: Any
     owned: bool
     kind: str
+
+    def spare(self, max_connections: int) -> int:
+        """How many connections its pool has (on a cluster: per node, each with its own)."""
+        if self.kind == "cluster":
+            return max_connections
+        return int(getattr(getattr(self.redis, "connection_pool", None), "max_connections", 0))
+
+    def pipe(self, max_connections: int) -> Pipe | None:
+        """The queue's pipelined connection: on a pool of the queue's own, and never the
+        pool's only connection, which calls on ``queue.redis`` need too. A cluster client
+        routes each call to its slot's node itself, so it gets none."""
+        if not self.owned or self.kind == "cluster" or self.spare(max_connections) < 2:
+            return None
+        return Pipe(self.redis.connection_pool)
+
+    def subscriber(self, max_connections: int) -> Any:
+        """The client for pub/sub subscriptions, which hold a connection each: only where
+        one is left for other calls (else None: poll)."""
+        return self.redis if self.spare(max_connections) >= 3 else None
+
+    def command(self, pipe: Pipe | None) -> Callable[..., Awaitable[Any]]:
+        """Sends one server command (CONFIG GET, INFO): on the pipe if there is one; on a
+        cluster, to every primary, which all hold queues."""
+        if self.kind == "cluster":
+            return functools.partial(_on_primaries, self.redis)
+        return self.redis.execute_command if pipe is None else pipe.execute
+
+
+async def _on_primaries(cluster: RedisCluster, *args: Any) -> Any:
+    """Send a command to every primary of ``cluster``: {node name: reply}."""
+    await cluster.initialize()  # the primaries are known once the slot map is loaded
+    return await cluster.execute_command(*args, target_nodes=cluster.get_primaries())
 
 
 def _kind_of(redis: Any) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import math
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -12,7 +11,6 @@ from types import TracebackType
 from typing import Any, Generic, Self
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
 
 from . import _args, _codec
 from ._batch import SCRIPT_BYTES, SCRIPT_JOBS, Batcher, chunks
@@ -25,7 +23,6 @@ from ._job import Job
 from ._keys import QueueKeys, validate_queue_name
 from ._link import QueueLink
 from ._payloads import P, PayloadCodec, resolve_codec
-from ._pipe import Pipe
 from ._poll import Poller
 from ._records import DeadLetter, QueueStats, WaitingJob
 from ._results import DEFAULT_RESULT_TTL, NO_RESULT, DoneChannel, ttl_ms
@@ -103,9 +100,7 @@ class RedisJobQueue(JobsById, Generic[P]):
         )
         self._max_payload_bytes = _args.positive_int(max_payload_bytes, "max_payload_bytes")
         self._result_ttl_ms = ttl_ms(result_ttl, "result_ttl")
-        if isinstance(min_replicas, bool) or not isinstance(min_replicas, int) or min_replicas < 0:
-            raise ValueError(f"min_replicas must be an int >= 0, got {min_replicas!r}")
-        self._min_replicas = min_replicas
+        self._min_replicas = _args.count(min_replicas, "min_replicas")
         self._replica_timeout_ms = math.ceil(
             _args.positive_seconds(replica_timeout, "replica_timeout") * 1000
         )
@@ -124,18 +119,7 @@ class RedisJobQueue(JobsById, Generic[P]):
         )
         self._redis, self._owns_client = self._client.redis, self._client.owned
         self._keys = QueueKeys(self._name)
-        pool_size = getattr(getattr(self._redis, "connection_pool", None), "max_connections", 0)
-        if self._client.kind == "cluster":
-            # a pool per node, each of max_connections: the subscription has its own
-            pool_size = max_connections
-        # the queue's own pool: its script calls share one pipelined connection of it (never
-        # the pool's only one, which calls on ``queue.redis`` need too); a cluster client
-        # routes each call to its slot's node itself
-        self._pipe = (
-            Pipe(self._redis.connection_pool)
-            if self._owns_client and self._client.kind != "cluster" and pool_size >= 2
-            else None
-        )
+        self._pipe = self._client.pipe(max_connections)
         self._scripts = Scripts(self._redis, self._keys, self._pipe)
         if self._min_replicas and self._client.kind == "cluster":
             raise ValueError(
@@ -153,14 +137,11 @@ class RedisJobQueue(JobsById, Generic[P]):
         )
         self._taker = Taker(self._scripts, self._max_deliveries, self._adopt)
         self._orphans: set[asyncio.Task[None]] = set()  # hand-backs of _adopt()
-        # the subscription holds a connection too: only where one is left for other calls
-        self._waker = Waker(self._redis if pool_size >= 3 else None, self._keys.wake)
-        self._done = DoneChannel(self._redis if pool_size >= 3 else None, self._keys.done)
+        subscriber = self._client.subscriber(max_connections)
+        self._waker = Waker(subscriber, self._keys.wake)
+        self._done = DoneChannel(subscriber, self._keys.done)
         # warns once if Redis may evict the queue's keys: at the first put or get
-        command = self._redis.execute_command if self._pipe is None else self._pipe.execute
-        if self._client.kind == "cluster":  # every primary holds queues: ask them all
-            command = functools.partial(_on_primaries, self._redis)
-        self._check_eviction = EvictionCheck(command, self._name)
+        self._check_eviction = EvictionCheck(self._client.command(self._pipe), self._name)
 
     @property
     def name(self) -> str:
@@ -548,9 +529,3 @@ class RedisJobQueue(JobsById, Generic[P]):
 def _bytes(job: tuple[str, bytes, int]) -> int:
     """The payload size of a put: (id, text, delay)."""
     return len(job[1])
-
-
-async def _on_primaries(cluster: RedisCluster, *args: Any) -> Any:
-    """Send a command to every primary of ``cluster``: {node name: reply}."""
-    await cluster.initialize()  # the primaries are known once the slot map is loaded
-    return await cluster.execute_command(*args, target_nodes=cluster.get_primaries())
