@@ -176,18 +176,21 @@ async def test_no_acknowledged_put_is_lost_when_the_primary_hangs(
 
 
 async def hang_the_primary(group: RedisSentinelGroup, old: int, acknowledged: set[int]) -> None:
-    """DEBUG SLEEP 4 on the primary while puts go on, until the old primary is awake again
-    and more puts were acknowledged after that."""
+    """DEBUG SLEEP 8 on the primary while puts go on, until the old primary is awake again
+    and more puts were acknowledged after that. The sentinels must have promoted the
+    replica while the old primary slept (they take 1-2 s; 8 s leaves room on a loaded
+    machine): a primary that woke before that is a different test."""
     await eventually(lambda: len(acknowledged) > 500)
     sleeper = asyncio.create_task(
         asyncio.to_thread(
             subprocess.run,
-            ["redis-cli", "-p", str(old), "debug", "sleep", "4"],
+            ["redis-cli", "-p", str(old), "debug", "sleep", "8"],
             capture_output=True,
             check=True,
         )
     )
     await eventually(lambda: group.master_port() != old)
+    assert not sleeper.done(), "the primary woke before the sentinels promoted its replica"
     await sleeper  # the old primary is awake again
     at_wake = len(acknowledged)
     await eventually(lambda: len(acknowledged) > at_wake + 500)
