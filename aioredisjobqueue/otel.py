@@ -16,6 +16,7 @@ the handler makes are its children.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -91,7 +92,8 @@ class Tracing:
     async def on_event(self, event: JobEvent) -> None:
         """The ``on_event`` hook of a ``Worker``: a consumer span per handled job, current
         while its handler runs, ended with the job's outcome (an error status for a retry,
-        a dead letter or a lost lock)."""
+        a dead letter or a lost lock). A completed job's trace context is deleted (one
+        round trip); others' expire after ``ttl``."""
         if event.kind == "start":
             _end(_CURRENT.get(), None)  # a job whose outcome was never told (Redis was away)
             job = event.job
@@ -113,6 +115,11 @@ class Tracing:
             return
         _end(_CURRENT.get(), event)
         _CURRENT.set(None)
+        if event.kind == "complete":
+            # the job is gone: so is its context (a retry or a dead letter may run again)
+            job = event.job
+            with contextlib.suppress(*CAUGHT):  # else it expires by itself
+                await job.queue.redis.delete(job.queue.keys.trace(job.id))
 
 
 def _attributes(queue_name: str) -> dict[str, Any]:

@@ -65,6 +65,8 @@ async def test_a_job_put_in_a_request_is_handled_in_the_requests_trace(
     async with running(worker):
         await eventually(lambda: worker.counts.get("complete") == 1)
     assert seen == [payload]
+    # the completed job's trace context is gone with it
+    assert not await queue.redis.exists(queue.keys.trace(put_id))
     (request,) = named(exporter, "request")
     (publish,) = named(exporter, f"{queue.name} publish")
     (process,) = named(exporter, f"{queue.name} process")
