@@ -132,7 +132,8 @@ def test_the_queues_page_shows_jobs_and_workers_as_they_come_without_reloading(
     # the queue's own page lists its jobs, a page at a time
     click(browser, By.LINK_TEXT, queue_name)
     wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs tbody tr[data-id]")) == 50)
-    assert browser.find_element(By.CSS_SELECTOR, "#pager .range").text == "1\u201350 of 1,235"
+    pager = "#pager .range"  # redrawn at each update: read inside waits
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, pager).text == "1\u201350 of 1,235")
     first = browser.find_element(By.CSS_SELECTOR, "#jobs tbody tr[data-id] .preview").text
     assert first == '{"n":0}'
     click(browser, By.LINK_TEXT, "Delayed")
@@ -150,7 +151,8 @@ def test_the_queues_page_shows_jobs_and_workers_as_they_come_without_reloading(
         row = f'#worker-list tr[data-worker="{worker.id}"]'
         done = f'{row} [data-count="complete"]'
         wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, done).text == "1,235")
-        assert queue_name in browser.find_element(By.CSS_SELECTOR, row).text
+        # the panel is redrawn at each update: read the row inside a wait, found afresh
+        wait(browser, lambda d: queue_name in d.find_element(By.CSS_SELECTOR, row).text)
     wait(browser, lambda d: cell(d, queue_name, "workers") == "0")
     wait(browser, lambda d: d.find_element(By.ID, "workers").text == "No live workers.")
     assert browser.execute_script("return window.sameDocument") is True
