@@ -16,14 +16,11 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import ResponseError
-
 from . import _args, _codec
 from ._backoff import backoff
-from ._client import open_pubsub
 from ._errors import DeadJobError, JobNotFoundError
-from ._tasks import cancel_requested, stop
-from ._transient import CONNECTION_ERRORS
+from ._subscription import listen
+from ._tasks import stop
 
 if TYPE_CHECKING:
     from ._scripts import Scripts
@@ -34,7 +31,6 @@ logger = logging.getLogger("aioredisjobqueue")
 
 DEFAULT_RESULT_TTL = 86_400.0  # seconds a result is kept: one day, as arq keeps them
 
-_LISTEN_TIMEOUT = 1.0  # seconds a read waits, so connection health checks still run
 _ID_BYTES = 12
 
 
@@ -182,39 +178,23 @@ class DoneChannel:
                 watch.announce()
 
     async def _listen(self, subscribed: asyncio.Event) -> None:
-        failures = 0
-        while True:
-            pubsub: Any = None
-            try:
-                pubsub = await open_pubsub(self._client)
-                await pubsub.subscribe(self._channel)
-                while not cancel_requested():
-                    message = await pubsub.get_message(timeout=_LISTEN_TIMEOUT)
-                    if message is None:
-                        continue
-                    if message["type"] == "subscribe":
-                        # from now on nothing is missed: everyone looks once more
-                        failures = 0
-                        subscribed.set()
-                        self._announce_all()
-                    elif message["type"] == "message":
-                        self._announce(message["data"])
-                raise asyncio.CancelledError
-            except CONNECTION_ERRORS as exc:
-                logger.debug("result subscription lost: %r", exc)
-                subscribed.clear()
-            except ResponseError as exc:
-                # e.g. an ACL user without access to the channel: waiters poll instead
-                logger.info("no announcements on %s, polling: %s", self._channel, exc)
-                self.subscribing = False
-                subscribed.set()
-                self._announce_all()
-                return
-            finally:
-                if pubsub is not None:
-                    await pubsub.aclose()
-            await asyncio.sleep(backoff(failures, base=0.05, cap=2.0, floor=0.05))
-            failures += 1
+        def up() -> None:  # from now on nothing is missed: everyone looks once more
+            subscribed.set()
+            self._announce_all()
+
+        def refused() -> None:  # e.g. an ACL user without access: waiters poll instead
+            self.subscribing = False
+            up()
+
+        await listen(
+            self._client,
+            self._channel,
+            "result announcements",
+            on_subscribed=up,
+            on_message=self._announce,
+            on_lost=subscribed.clear,
+            on_refused=refused,
+        )
 
 
 def _text(value: bytes | str) -> str:

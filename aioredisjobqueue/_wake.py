@@ -14,19 +14,12 @@ import asyncio
 import logging
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
-from ._backoff import backoff
-from ._client import open_pubsub
-from ._tasks import cancel_requested, stop
+from ._subscription import listen
+from ._tasks import stop
 
 __all__ = ["Waker"]
 
 logger = logging.getLogger("aioredisjobqueue")
-
-_LISTEN_TIMEOUT = 1.0  # seconds a read waits, so connection health checks still run
 
 
 class Waker:
@@ -91,28 +84,11 @@ class Waker:
         event.set()
 
     async def _listen(self) -> None:
-        failures = 0
-        while True:
-            pubsub: Any = None
-            try:
-                pubsub = await open_pubsub(self._client, ignore_subscribe_messages=True)
-                await pubsub.subscribe(self._channel)
-                # jobs may have become due while nobody listened
-                self._wake()
-                failures = 0
-                while not cancel_requested():
-                    message = await pubsub.get_message(timeout=_LISTEN_TIMEOUT)
-                    if message is not None:
-                        self._wake()
-                raise asyncio.CancelledError
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                logger.debug("wake-up subscription lost: %r", exc)
-            except ResponseError as exc:
-                # e.g. an ACL user without access to the channel: consumers poll instead
-                logger.info("no wake-ups on %s, polling only: %s", self._channel, exc)
-                return
-            finally:
-                if pubsub is not None:
-                    await pubsub.aclose()
-            await asyncio.sleep(backoff(failures, base=0.05, cap=2.0, floor=0.05))
-            failures += 1
+        # on subscribing too: jobs may have become due while nobody listened
+        await listen(
+            self._client,
+            self._channel,
+            "wake-ups",
+            on_subscribed=self._wake,
+            on_message=lambda _: self._wake(),
+        )
