@@ -18,7 +18,7 @@ from ._byid import JobsById
 from ._client import DEFAULT_MAX_CONNECTIONS, client_for, close_client
 from ._errors import DuplicateJobError, LockLostError, NotReplicatedError
 from ._eviction import EvictionCheck
-from ._heartbeat import WorkerInfo
+from ._inspect import QueueInspection
 from ._job import Job
 from ._keys import QueueKeys, validate_queue_name
 from ._link import QueueLink
@@ -43,7 +43,7 @@ _BATCH_ITEMS = 256
 MAX_GET = 1_000_000
 
 
-class RedisJobQueue(JobsById, Generic[P]):
+class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
     """A queue of unique JSON jobs on Redis, taken under locks that expire by themselves.
 
     Payloads are JSON values (``RedisJobQueue[Any]``), or instances of a type ``P`` stored
@@ -452,75 +452,6 @@ class RedisJobQueue(JobsById, Generic[P]):
     def __aiter__(self) -> AsyncIterator[Job[P]]:
         """``async for job in queue`` is ``consume()`` with its defaults."""
         return self.consume()
-
-    # -- inspecting ------------------------------------------------------------------
-
-    async def stats(self) -> QueueStats:
-        """Count the queue's jobs by state, by the Redis server's clock."""
-        ready, locked, delayed, dead = await self._scripts.stats()
-        return QueueStats(ready=ready, locked=locked, delayed=delayed, dead=dead)
-
-    async def workers(self) -> list[WorkerInfo]:
-        """The live workers that serve this queue, soonest to expire first, as each last
-        reported itself (every ``heartbeat`` seconds of its ``Worker``).
-
-        A worker that stopped cleanly is gone at once; one that was killed drops out when
-        its entry expires, three heartbeats after its last one.
-        """
-        return [WorkerInfo._from_fields(i, fields) for i, fields in await self._scripts.workers()]
-
-    async def peek(self, count: int = 10) -> list[WaitingJob]:
-        """The next ``count`` waiting jobs (ready, then delayed), in the order they become
-        due, without taking them. Locked jobs are not shown."""
-        _args.positive_int(count, "count")
-        return [
-            WaitingJob(job_id, _codec.decode(payload), due_us / 1_000_000)
-            for job_id, payload, due_us in await self._scripts.peek(count)
-        ]
-
-    async def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
-        """The dead-lettered jobs, oldest first; at most ``limit`` of them (None: all)."""
-        if limit is not None:
-            _args.positive_int(limit, "limit")
-        return [
-            DeadLetter(e.id, _codec.decode(e.payload), e.deliveries, e.died_at_us / 1e6, e.error)
-            for e in await self._scripts.dead(limit)
-        ]
-
-    async def requeue_dead(self, job_ids: Iterable[str] | None = None) -> int:
-        """Put dead-lettered jobs back in the queue, due now, with their deliveries reset.
-
-        ``job_ids`` picks which (default: all). Returns how many were requeued.
-        """
-        ids = (
-            []
-            if job_ids is None
-            else [_args.job_id(i, f"job_ids[{n}]") for n, i in enumerate(job_ids)]
-        )
-        if job_ids is not None and not ids:
-            return 0
-        return await self._scripts.requeue_dead(ids)
-
-    async def delete_dead(self, job_ids: Iterable[str] | None = None) -> int:
-        """Remove dead-lettered jobs for good. ``job_ids`` picks which (default: all).
-
-        Returns how many were deleted; ids that are no dead letter of the queue are skipped.
-        """
-        ids = (
-            []
-            if job_ids is None
-            else [_args.job_id(i, f"job_ids[{n}]") for n, i in enumerate(job_ids)]
-        )
-        if job_ids is not None and not ids:
-            return 0
-        return await self._scripts.delete_dead(ids)
-
-    async def purge(self) -> int:
-        """Remove every job of the queue, in any state, at once. Returns how many there were.
-
-        Consumers holding jobs then get ``LockLostError`` when they complete them.
-        """
-        return await self._scripts.purge()
 
     def __repr__(self) -> str:
         return f"RedisJobQueue({self._name!r})"

@@ -1,0 +1,91 @@
+"""Inspecting a queue: counts, live workers, waiting jobs and dead letters, and the calls
+that requeue, delete or purge them; the part of ``RedisJobQueue`` that looks at the queue
+as a whole rather than at the jobs a consumer holds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from . import _args, _codec
+from ._heartbeat import WorkerInfo
+from ._records import DeadLetter, QueueStats, WaitingJob
+
+if TYPE_CHECKING:
+    from ._scripts import Scripts
+
+__all__ = ["QueueInspection"]
+
+
+class QueueInspection:
+    """The inspecting calls; ``RedisJobQueue`` has them (it sets the attributes)."""
+
+    _name: str
+    _scripts: Scripts
+
+    async def stats(self) -> QueueStats:
+        """Count the queue's jobs by state, by the Redis server's clock."""
+        ready, locked, delayed, dead = await self._scripts.stats()
+        return QueueStats(ready=ready, locked=locked, delayed=delayed, dead=dead)
+
+    async def workers(self) -> list[WorkerInfo]:
+        """The live workers that serve this queue, soonest to expire first, as each last
+        reported itself (every ``heartbeat`` seconds of its ``Worker``).
+
+        A worker that stopped cleanly is gone at once; one that was killed drops out when
+        its entry expires, three heartbeats after its last one.
+        """
+        return [WorkerInfo._from_fields(i, fields) for i, fields in await self._scripts.workers()]
+
+    async def peek(self, count: int = 10) -> list[WaitingJob]:
+        """The next ``count`` waiting jobs (ready, then delayed), in the order they become
+        due, without taking them. Locked jobs are not shown."""
+        _args.positive_int(count, "count")
+        return [
+            WaitingJob(job_id, _codec.decode(payload), due_us / 1_000_000)
+            for job_id, payload, due_us in await self._scripts.peek(count)
+        ]
+
+    async def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        """The dead-lettered jobs, oldest first; at most ``limit`` of them (None: all)."""
+        if limit is not None:
+            _args.positive_int(limit, "limit")
+        return [
+            DeadLetter(e.id, _codec.decode(e.payload), e.deliveries, e.died_at_us / 1e6, e.error)
+            for e in await self._scripts.dead(limit)
+        ]
+
+    async def requeue_dead(self, job_ids: Iterable[str] | None = None) -> int:
+        """Put dead-lettered jobs back in the queue, due now, with their deliveries reset.
+
+        ``job_ids`` picks which (default: all). Returns how many were requeued.
+        """
+        ids = (
+            []
+            if job_ids is None
+            else [_args.job_id(i, f"job_ids[{n}]") for n, i in enumerate(job_ids)]
+        )
+        if job_ids is not None and not ids:
+            return 0
+        return await self._scripts.requeue_dead(ids)
+
+    async def delete_dead(self, job_ids: Iterable[str] | None = None) -> int:
+        """Remove dead-lettered jobs for good. ``job_ids`` picks which (default: all).
+
+        Returns how many were deleted; ids that are no dead letter of the queue are skipped.
+        """
+        ids = (
+            []
+            if job_ids is None
+            else [_args.job_id(i, f"job_ids[{n}]") for n, i in enumerate(job_ids)]
+        )
+        if job_ids is not None and not ids:
+            return 0
+        return await self._scripts.delete_dead(ids)
+
+    async def purge(self) -> int:
+        """Remove every job of the queue, in any state, at once. Returns how many there were.
+
+        Consumers holding jobs then get ``LockLostError`` when they complete them.
+        """
+        return await self._scripts.purge()
