@@ -93,14 +93,15 @@ async def test_handler_running_5x_its_lock_timeout_is_executed_exactly_once(
 
     async def handle(job: Job) -> None:
         runs.append(job.payload)
-        await asyncio.sleep(1.0)  # 5 x lock_timeout
+        await asyncio.sleep(3.0)  # 5 x lock_timeout
 
-    worker = Worker(queue, handle, lock_timeout=200)
+    # 600 ms locks: renewals (every 100 ms) keep up on a loaded machine and on a cluster
+    worker = Worker(queue, handle, lock_timeout=600)
     rival_runs: list[Job] = []
     async with running(worker):
         await eventually(lambda: runs)
         # a second consumer keeps trying to take the job while the handler runs
-        for _ in range(40):
+        for _ in range(120):
             job = await rival.get(lock_timeout=200)
             if job is not None:
                 rival_runs.append(job)
