@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ._heartbeat import WorkerInfo
-from ._keys import WORKERS_PATTERN, queue_name_of_workers
+from ._inspect import queue_names
 from ._queue import RedisJobQueue
 from .cli import _json_line, _name, _run, _safe, cli, url_option
 
@@ -87,7 +87,7 @@ def workers(names: tuple[str, ...], url: str, as_json: bool) -> None:
     wanted = [_name(n) for n in names]
 
     async def main(client: Any) -> dict[str, list[WorkerInfo]]:
-        found = wanted or await _queues_with_workers(client)
+        found = wanted or await queue_names(client, with_workers=True)
         return {name: await RedisJobQueue(name, redis=client).workers() for name in found}
 
     listed = _run(url, main)
@@ -101,15 +101,6 @@ def workers(names: tuple[str, ...], url: str, as_json: bool) -> None:
         click.echo(f"no live workers at {_safe(url)}", err=True)
         return
     Console().print(_workers_table(listed, url))
-
-
-async def _queues_with_workers(client: Any) -> list[str]:
-    names = set()
-    async for key in client.scan_iter(match=WORKERS_PATTERN, count=1000):
-        name = queue_name_of_workers(key.decode() if isinstance(key, bytes) else key)
-        if name is not None:
-            names.add(name)
-    return sorted(names)
 
 
 def _workers_table(listed: dict[str, list[WorkerInfo]], url: str) -> Table:

@@ -5,16 +5,17 @@ as a whole rather than at the jobs a consumer holds."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import _args, _codec
 from ._heartbeat import WorkerInfo
+from ._keys import MARKER_PATTERN, WORKERS_PATTERN, queue_name_of_marker, queue_name_of_workers
 from ._records import DeadLetter, QueueStats, WaitingJob
 
 if TYPE_CHECKING:
     from ._scripts import Scripts
 
-__all__ = ["QueueInspection"]
+__all__ = ["QueueInspection", "queue_names"]
 
 
 class QueueInspection:
@@ -89,3 +90,20 @@ class QueueInspection:
         Consumers holding jobs then get ``LockLostError`` when they complete them.
         """
         return await self._scripts.purge()
+
+
+async def queue_names(client: Any, *, with_workers: bool = False) -> list[str]:
+    """The names of every queue in the database (on a cluster: on every primary), sorted:
+    the queues anything was ever put in, or with ``with_workers`` the queues that have a
+    list of workers."""
+    pattern, name_of = (
+        (WORKERS_PATTERN, queue_name_of_workers)
+        if with_workers
+        else (MARKER_PATTERN, queue_name_of_marker)
+    )
+    names = set()
+    async for key in client.scan_iter(match=pattern, count=1000):
+        name = name_of(key.decode() if isinstance(key, bytes) else key)
+        if name is not None:
+            names.add(name)
+    return sorted(names)

@@ -43,8 +43,9 @@ from ._client import client_for, close_client
 from ._errors import DuplicateJobError
 from ._handler import check_handler
 from ._http import Route
+from ._inspect import queue_names
 from ._jsonlog import JsonFormatter
-from ._keys import MARKER_PATTERN, QueueKeys, queue_name_of_marker, validate_queue_name
+from ._keys import QueueKeys, validate_queue_name
 from ._queue import QueueStats, RedisJobQueue
 from ._serve import endpoints, health_routes, metrics_routes
 from ._transient import CONNECTION_ERRORS
@@ -162,16 +163,6 @@ async def _known(client: Any, url: str, names: Sequence[str]) -> None:
             raise click.ClickException(
                 f"no queue {name!r} at {_safe(url)}: nothing was ever put in it"
             )
-
-
-async def _queues(client: Any) -> list[str]:
-    """The names of every queue in the database, sorted."""
-    names = set()
-    async for key in client.scan_iter(match=MARKER_PATTERN, count=1000):
-        name = queue_name_of_marker(key.decode() if isinstance(key, bytes) else key)
-        if name is not None:
-            names.add(name)
-    return sorted(names)
 
 
 def _json_line(value: Any) -> str:
@@ -437,7 +428,7 @@ def _stats_table(
 
 
 async def _read_stats(client: Any, names: Sequence[str]) -> dict[str, QueueStats]:
-    found = list(names) or await _queues(client)
+    found = list(names) or await queue_names(client)
     return {name: await RedisJobQueue(name, redis=client).stats() for name in found}
 
 

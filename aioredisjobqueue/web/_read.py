@@ -16,7 +16,8 @@ from typing import Any
 
 from .. import _args
 from .._errors import DeadJobError, JobNotFoundError
-from .._keys import MARKER_PATTERN, QueueKeys, queue_name_of_marker, validate_queue_name
+from .._inspect import queue_names
+from .._keys import QueueKeys, validate_queue_name
 from .._queue import RedisJobQueue
 from .._scripts import Scripts
 
@@ -86,12 +87,7 @@ class Reader:
         """The queues shown, sorted: the ones given, else every queue in the database."""
         if self.only is not None:
             return list(self.only)
-        names = set()
-        async for key in self.client.scan_iter(match=MARKER_PATTERN, count=1000):
-            name = queue_name_of_marker(_text(key))
-            if name is not None:
-                names.add(name)
-        return sorted(names)
+        return await queue_names(self.client)
 
     async def queue(self, name: str) -> RedisJobQueue:
         """The queue ``name``; ``ValueError`` for a bad name, ``NoSuchQueue`` if not shown."""
