@@ -268,7 +268,9 @@ def lines(path: Path) -> list[str]:
 def start_worker(url: str, handlers: Path) -> Iterator[Any]:
     started: list[subprocess.Popen[str]] = []
 
-    def start(queue_name: str, *args: str, sleep: float = 0.5) -> subprocess.Popen[str]:
+    def start(
+        queue_name: str, *args: str, handler: str = "handlers:slow", sleep: float = 0.05
+    ) -> subprocess.Popen[str]:
         env = {
             **os.environ,
             "STARTED": str(handlers / "started"),
@@ -276,7 +278,7 @@ def start_worker(url: str, handlers: Path) -> Iterator[Any]:
             "SLEEP": str(sleep),
             "REDIS_URL": url,
         }
-        command = [sys.executable, "-m", "aioredisjobqueue", "worker", "handlers:slow"]
+        command = [sys.executable, "-m", "aioredisjobqueue", "worker", handler]
         process = subprocess.Popen(
             [*command, "--queue", queue_name, *args],
             cwd=handlers, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -5,20 +5,19 @@ probes before and after SIGKILL, JSON logs."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import eventually_sync as wait_for
 from test_cli import HANDLERS, assert_one_line_error, cli, lines, run
+from test_cli import start_worker as start_worker  # the fixture, shared
 
 from aioredisjobqueue import RedisJobQueue
 from aioredisjobqueue.testing import RedisServer, free_port
@@ -42,30 +41,6 @@ def handlers(tmp_path: Path) -> Path:
     for name in ("started", "done"):
         (tmp_path / name).touch()
     return tmp_path
-
-
-@pytest.fixture
-def start_worker(url: str, handlers: Path) -> Iterator[Any]:
-    started: list[subprocess.Popen[str]] = []
-
-    def start(
-        queue_name: str, *args: str, handler: str = "handlers:slow", sleep: float = 0.05
-    ) -> subprocess.Popen[str]:
-        env = {**os.environ, "STARTED": str(handlers / "started"),
-               "DONE": str(handlers / "done"), "SLEEP": str(sleep), "REDIS_URL": url}  # fmt: skip
-        process = subprocess.Popen(
-            [sys.executable, "-m", "aioredisjobqueue", "worker", handler, "--queue", queue_name,
-             *args],
-            cwd=handlers, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
 
 
 def get(url: str) -> tuple[int, str]:
