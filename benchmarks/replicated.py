@@ -21,7 +21,7 @@ from aioredisjobqueue import RedisJobQueue
 from aioredisjobqueue.testing import RedisSentinelGroup
 
 from .harness import summarize
-from .report import ratio, span, table
+from .tables import ratio, span, table
 
 CALLERS = 50
 

@@ -7,21 +7,27 @@ import math
 import os
 import platform
 import subprocess
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from .harness import ROOT, ChildResult, Summary, summarize
+from .harness import ROOT
 from .libs import BASELINE, OURS
+from .tables import (
+    DASH,
+    EN_DASH,
+    TIMES,
+    Results,
+    Row,
+    aggregate,
+    failures,
+    label,
+    num,
+    ratio,
+    span,
+    table,
+)
 
-Results = dict[tuple[str, str, str], list[ChildResult]]
-
-DASH = "\u2014"
-EN_DASH = "\u2013"
-TIMES = "\u00d7"
-
-# The check whose numbers a row's "check" cell shows.
-_PRIMARY = {"enqueue": "single", "drain": "executed", "latency": "received", "memory": "queued"}
+__all__ = ["Meta", "failures", "ratio", "render", "span", "table"]
 
 
 @dataclass
@@ -34,31 +40,6 @@ class Meta:
     infos: dict[str, dict[str, Any]]
     skipped: dict[str, str]
     venvs: dict[str, str | None]
-
-
-@dataclass
-class Row:
-    """One (workload, library, variant) across repeats."""
-
-    metrics: dict[str, Summary]
-    failures: list[str]
-    checked: list[str]
-    extra: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    def get(self, name: str) -> Summary | None:
-        return self.metrics.get(name)
-
-    def median(self, name: str) -> float:
-        s = self.metrics.get(name)
-        return s.median if s is not None else math.nan
-
-    @property
-    def check(self) -> str:
-        if self.failures:
-            return "FAILED: " + "; ".join(self.failures)
-        shown = sorted(set(self.checked))
-        return "ok" + (" " + ", ".join(shown) if shown else "")
 
 
 def _body_line(job: str) -> str:
@@ -75,74 +56,6 @@ def _body_line(job: str) -> str:
         "the in-process count equals the jobs queued, each job once (and, for enqueue rows, "
         "the queue holds what was put)."
     )
-
-
-def aggregate(workload: str, runs: Sequence[ChildResult]) -> Row:
-    values: dict[str, list[float]] = {}
-    failures: list[str] = []
-    checked: list[str] = []
-    extra: dict[str, Any] = {}
-    notes: list[str] = []
-    for k, run in enumerate(runs, 1):
-        if run.data is None:
-            failures.append(f"run {k}: {run.error}")
-            continue
-        for name, value in run.data.get("metrics", {}).items():
-            values.setdefault(name, []).append(float(value))
-        for name, (got, want) in run.data.get("checks", {}).items():
-            if got != want:
-                failures.append(f"run {k}: {name} {got}/{want}")
-            elif name == _PRIMARY.get(workload):
-                checked.append(f"{got}/{want}")
-        extra = run.data.get("extra", extra)
-        notes += [f"run {k}: {note}" for note in run.data.get("notes", [])]
-    metrics = {name: s for name, vs in values.items() if (s := summarize(vs)) is not None}
-    return Row(metrics, failures, checked, extra, notes)
-
-
-def failures(results: Results) -> list[str]:
-    out = []
-    for (workload, lib, variant), runs in results.items():
-        row = aggregate(workload, runs)
-        if row.failures:
-            out.append(f"{workload} {lib} {variant}: {row.check}")
-    return out
-
-
-# -- formatting ------------------------------------------------------------------------------
-
-
-def num(x: float) -> str:
-    if not math.isfinite(x):
-        return DASH
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    if abs(x) >= 100:
-        return f"{x:.0f}"
-    if abs(x) >= 10:
-        return f"{x:.1f}"
-    return f"{x:.2f}"
-
-
-def span(s: Summary | None) -> str:
-    """``median (min-max)``, with an en dash; the median alone for one run."""
-    if s is None:
-        return DASH
-    if s.count == 1 or num(s.low) == num(s.high):
-        return num(s.median)
-    return f"{num(s.median)} ({num(s.low)}{EN_DASH}{num(s.high)})"
-
-
-def ratio(a: float, b: float) -> str:
-    if not (math.isfinite(a) and math.isfinite(b)) or b == 0:
-        return DASH
-    return f"{a / b:.2f}{TIMES}"
-
-
-def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return lines
 
 
 # -- the report ------------------------------------------------------------------------------
@@ -167,12 +80,6 @@ def _git_revision() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return rev + (" with uncommitted changes to aioredisjobqueue/" if dirty else "")
-
-
-def _label(lib: str, variant: str) -> str:
-    if lib == BASELINE:
-        return f"redis: {variant}" if variant else "redis"
-    return f"{lib} {variant}".strip()
 
 
 def _header(meta: Meta) -> list[str]:
@@ -256,10 +163,10 @@ def _enqueue(meta: Meta, results: Results) -> list[str]:
             continue
         row = aggregate(workload, runs)
         info = meta.infos[lib]
-        label = "redis: SET unique key" if lib == BASELINE else lib
+        name = "redis: SET unique key" if lib == BASELINE else lib
         rows.append(
             [
-                label,
+                name,
                 span(row.get("single_us")),
                 num(1e6 / row.median("single_us")),
                 ratio(row.median("single_us"), ping),
@@ -316,7 +223,7 @@ def _drain(meta: Meta, results: Results) -> list[str]:
         worker = info["concurrency_note"] or str(meta.args["concurrency"])
         body.append(
             [
-                _label(lib, variant),
+                label(lib, variant),
                 worker,
                 span(row.get("jobs_per_s")),
                 span(row.get("us_per_job")),
@@ -362,7 +269,7 @@ def _latency(meta: Meta, results: Results) -> list[str]:
         row = aggregate(workload, runs)
         body.append(
             [
-                _label(lib, variant),
+                label(lib, variant),
                 span(row.get("p50_ms")),
                 span(row.get("p99_ms")),
                 span(row.get("max_ms")),
@@ -407,7 +314,7 @@ def _cost(meta: Meta, results: Results) -> list[str]:
         seen.add(lib)
         body.append(
             [
-                _label(lib, variant),
+                label(lib, variant),
                 span(row.get("enqueue_cmds_per_job")),
                 span(row.get("drain_cmds_per_job")),
                 span(row.get("enqueue_cpu_us_per_job")),
@@ -424,9 +331,9 @@ def _cost(meta: Meta, results: Results) -> list[str]:
         )
     for lib, mem in memory.items():
         if lib not in seen or lib == BASELINE:
-            label = "redis: SET unique key" if lib == BASELINE else lib
+            name = "redis: SET unique key" if lib == BASELINE else lib
             body.append(
-                [label, DASH, DASH, DASH, DASH, DASH, span(mem.get("bytes_per_job")), mem.check]
+                [name, DASH, DASH, DASH, DASH, DASH, span(mem.get("bytes_per_job")), mem.check]
             )
     header = [
         "library",
@@ -445,7 +352,7 @@ def _cost(meta: Meta, results: Results) -> list[str]:
         for key in ("enqueue_top", "drain_top"):
             top = row.extra.get(key, [])
             parts.append(", ".join(f"{name} {per:.2f}" for name, per in top) or DASH)
-        lines.append(f"- {_label(lib, variant)}: {parts[0]} | {parts[1]}")
+        lines.append(f"- {label(lib, variant)}: {parts[0]} | {parts[1]}")
     lines.append("")
     return lines
 
@@ -514,7 +421,7 @@ def render(meta: Meta, results: Results) -> str:
         row = aggregate(workload, runs)
         if row.notes:
             noted = True
-            lines.append(f"- {workload}, {_label(lib, variant)}: " + "; ".join(row.notes))
+            lines.append(f"- {workload}, {label(lib, variant)}: " + "; ".join(row.notes))
     lines += ([] if noted else ["none"]) + [""]
     failed = failures(results)
     lines += ["## Failures", ""] + ([f"- {f}" for f in failed] if failed else ["none"])

@@ -24,7 +24,7 @@ from pathlib import Path
 from aioredisjobqueue import Job, RedisJobQueue, Worker
 
 from .harness import RedisServer, summarize
-from .report import span, table
+from .tables import span, table
 
 CONCURRENCY = 10
 LOCK_MS = 30_000
