@@ -23,6 +23,7 @@ from .tables import (
     label,
     num,
     ratio,
+    share,
     span,
     table,
 )
@@ -206,14 +207,18 @@ def _drain(meta: Meta, results: Results) -> list[str]:
     ]
     best_lib, best = max(peers, key=lambda p: p[1].median("jobs_per_s"), default=(None, None))
     best_rate = best.median("jobs_per_s") if best is not None else math.nan
+    floors = [row for lib, _v, row in rows if lib == BASELINE and not row.failures]
+    floor_rate = floors[0].median("jobs_per_s") if floors else math.nan
     lines = [
         "## 2. Drain",
         "",
         f"{meta.args['n']} queued jobs (body: {meta.args.get('job', 'incr')}) run by one "
         f"worker process at concurrency {meta.args['concurrency']} (rq: 1), timed from the "
         "first job's start to the last job's end. The `redis: job bodies only` row is the "
-        "floor: no queue, the same job bodies run by as many tasks. "
-        f"{TIMES} best peer = jobs/s over the fastest peer's"
+        "floor: no queue, the same job bodies run by as many tasks; `share of floor` = a row's "
+        "median jobs/s over the floor's median jobs/s, in this run"
+        + ("" if floors else " (no floor row in this run: `--only` without `redis`)")
+        + f". {TIMES} best peer = jobs/s over the fastest peer's"
         + (f" ({best_lib})." if best_lib else "."),
         "",
     ]
@@ -226,6 +231,7 @@ def _drain(meta: Meta, results: Results) -> list[str]:
                 label(lib, variant),
                 worker,
                 span(row.get("jobs_per_s")),
+                share(row.median("jobs_per_s"), floor_rate),
                 span(row.get("us_per_job")),
                 ratio(row.median("jobs_per_s"), best_rate),
                 row.check,
@@ -235,6 +241,7 @@ def _drain(meta: Meta, results: Results) -> list[str]:
         "library",
         "concurrency",
         "jobs/s",
+        "share of floor",
         "µs/job",
         f"{TIMES} best peer",
         "check (ran/queued)",

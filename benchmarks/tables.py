@@ -107,6 +107,18 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}{TIMES}"
 
 
+def share(a: float, b: float) -> str:
+    """``a`` as a percentage of ``b``, 0 to 2 decimals by size."""
+    if not (math.isfinite(a) and math.isfinite(b)) or b == 0:
+        return DASH
+    pct = a / b * 100
+    if pct >= 10:
+        return f"{pct:.0f}%"
+    if pct >= 1:
+        return f"{pct:.1f}%"
+    return f"{pct:.2f}%"
+
+
 def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]

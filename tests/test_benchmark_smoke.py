@@ -26,6 +26,23 @@ def _tables(text: str) -> dict[str, list[list[str]]]:
     return {name: rows[1:] for name, rows in tables.items()}  # rows[0] is the header
 
 
+def _headers(text: str) -> dict[str, list[str]]:
+    """Each section's table header cells."""
+    headers: dict[str, list[str]] = {}
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            section = line[3:]
+        elif line.startswith("| ") and section and section not in headers:
+            headers[section] = [c.strip() for c in line.strip("|").split("|")]
+    return headers
+
+
+def _number(cell: str) -> float:
+    """The median of a ``median (min-max)`` cell."""
+    return float(cell.split()[0].replace(",", ""))
+
+
 def test_smoke_run_prints_a_verified_table(project_root: Path, tmp_path: Path) -> None:
     output = tmp_path / "smoke.md"
     started = time.monotonic()
@@ -56,6 +73,14 @@ def test_smoke_run_prints_a_verified_table(project_root: Path, tmp_path: Path) -
             assert row[-1].startswith("ok"), (name, row)
 
     drained = {row[0]: row for row in tables["2. Drain"]}
+    header = _headers(text)["2. Drain"]
+    rate, share = header.index("jobs/s"), header.index("share of floor")
+    floor = drained["redis: job bodies only"]
+    assert floor[share] == "100%", floor
+    for row in drained.values():
+        # each row's median jobs/s as a share of the floor's median jobs/s
+        want = _number(row[rate]) / _number(floor[rate]) * 100
+        assert abs(float(row[share].rstrip("%")) - want) <= max(0.01, want * 0.02), row
     assert set(drained) == {
         "redis: job bodies only",
         "aioredisjobqueue consume",
