@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                         label = f"{lib} {variant}".strip()
                         say(
                             f"[{r + 1}/{args.repeat}] {workload:8} {label:32} "
-                            f"{result.seconds:6.1f} s  {status}"
+                            f"{result.seconds:6.1f} s  load {result.load:.2f}  {status}"
                         )
         meta = report.Meta(
             command=command,

@@ -79,6 +79,8 @@ class ChildResult:
     data: dict[str, Any] | None
     error: str | None
     seconds: float
+    # the machine's 1-minute load average as the run started (the machine is shared)
+    load: float = math.nan
 
 
 def run_child(python: str, spec: dict[str, Any], timeout: float) -> ChildResult:
@@ -89,6 +91,7 @@ def run_child(python: str, spec: dict[str, Any], timeout: float) -> ChildResult:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env.setdefault("PYTHONHASHSEED", "0")
+    load = os.getloadavg()[0]
     started = time.monotonic()
     proc = subprocess.Popen(
         [python, "-m", "benchmarks.child", json.dumps(spec)],
@@ -104,14 +107,16 @@ def run_child(python: str, spec: dict[str, Any], timeout: float) -> ChildResult:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
-        return ChildResult(None, f"timed out after {timeout:.0f} s", time.monotonic() - started)
+        return ChildResult(
+            None, f"timed out after {timeout:.0f} s", time.monotonic() - started, load
+        )
     seconds = time.monotonic() - started
     for line in reversed(out.splitlines()):
         if line.startswith(RESULT_MARK):
             data: dict[str, Any] = json.loads(line[len(RESULT_MARK) :])
-            return ChildResult(data, None, seconds)
+            return ChildResult(data, None, seconds, load)
     tail = " | ".join((err or out).strip().splitlines()[-3:]) or "no output"
-    return ChildResult(None, f"exit {proc.returncode}: {tail}", seconds)
+    return ChildResult(None, f"exit {proc.returncode}: {tail}", seconds, load)
 
 
 # -- statistics -----------------------------------------------------------------------------

@@ -83,7 +83,17 @@ def _git_revision() -> str:
     return rev + (" with uncommitted changes to aioredisjobqueue/" if dirty else "")
 
 
-def _header(meta: Meta) -> list[str]:
+def _loads(results: Results) -> str:
+    loads = sorted(r.load for runs in results.values() for r in runs if math.isfinite(r.load))
+    if not loads:
+        return ""
+    return (
+        f"1-minute load average as each run started {loads[0]:.2f}{EN_DASH}{loads[-1]:.2f} "
+        f"(median {loads[len(loads) // 2]:.2f}), "
+    )
+
+
+def _header(meta: Meta, results: Results) -> list[str]:
     args = meta.args
     when = datetime.datetime.fromtimestamp(meta.started, tz=datetime.UTC)
     lines = [
@@ -91,8 +101,9 @@ def _header(meta: Meta) -> list[str]:
         "",
         f"- date: {when:%Y-%m-%d %H:%M} UTC; took {meta.seconds / 60:.0f} min",
         f"- machine: `nproc` = {os.cpu_count()}, {platform.system()} {platform.machine()}, "
-        f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
-        "(a shared, noisy machine: read the ranges)",
+        f"{_loads(results)}load average at the end "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} (a shared, noisy machine: read "
+        "the ranges, and compare rows of one run, not figures across runs)",
         f"- Redis {meta.redis_version}: a private redis-server on a free loopback port, "
         "`--save '' --appendonly no`, FLUSHALL + SCRIPT FLUSH + FUNCTION FLUSH before every run",
         f"- Python {platform.python_version()}; aioredisjobqueue at git {_git_revision()}",
@@ -410,7 +421,7 @@ def _depth(meta: Meta, results: Results) -> list[str]:
 
 
 def render(meta: Meta, results: Results) -> str:
-    lines = _header(meta)
+    lines = _header(meta, results)
     workloads = {w for (w, _lib, _v) in results}
     if "enqueue" in workloads:
         lines += _enqueue(meta, results)
