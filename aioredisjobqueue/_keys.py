@@ -1,10 +1,15 @@
 """The Redis keys of one queue, all under its hash tag so they share a cluster slot.
 
-Jobs are stored under their id as 12 raw bytes (the 24 hex digits users see, packed): with
-the id twice per job, that keeps a queued job's Redis memory under 200 bytes beyond its
-payload.
+Jobs are stored under their id as 12 raw bytes (the 24 hex digits users see, packed). A
+job due at once (put or released with no delay, a dead letter requeued) waits in the ready
+list, a job that waits for a time in the waiting zset: a list entry costs about 24 bytes, a
+zset entry about 104, so a queued job keeps about 95 bytes of Redis memory beyond its
+payload (README, "What a queued job costs in Redis").
 
-ajq:{NAME}:waiting   zset  id -> time (µs, server clock) it becomes available: ready or delayed
+ajq:{NAME}:ready     list  id, time (µs, server clock) it became due, id, time, …: jobs due
+                     at once, oldest first (taken from the left, added on the right)
+ajq:{NAME}:waiting   zset  id -> time (µs) it becomes available: delayed jobs (and the
+                     ready ones of queues written before the ready list)
 ajq:{NAME}:locked    zset  id -> time (µs) its lock expires; due again after that
 ajq:{NAME}:payloads  hash  id -> canonical JSON, for every job in the queue (dead ones too)
 ajq:{NAME}:state     hash  id -> "DELIVERIES:TOKEN" (TOKEN empty when unlocked), once delivered
@@ -20,8 +25,9 @@ ajq:{NAME}:trace:ID  string  the trace context of job ID (aioredisjobqueue.otel)
 ajq:{NAME}:done      pub/sub channel: jobs completed, dead-lettered or cancelled (ids)
 ajq:{NAME}:ticks     hash  periodic schedule name -> its last tick queued (µs since the epoch)
 
-Every job in the payloads hash sits in exactly one of waiting, locked and dead. Only the
-functions of lua/prelude.lua read or write a state ("DELIVERIES:TOKEN") and the server clock.
+Every job in the payloads hash sits in exactly one of ready, waiting, locked and dead. Only
+the functions of lua/prelude.lua read or write a state ("DELIVERIES:TOKEN"), an entry of
+the ready list and the server clock.
 """
 
 from __future__ import annotations
@@ -80,7 +86,13 @@ class QueueKeys:
         return f"ajq:{{{self.name}}}:"
 
     @property
+    def ready(self) -> str:
+        """List: id, time due (µs), … of the jobs due at once, oldest first."""
+        return self.prefix + "ready"
+
+    @property
     def waiting(self) -> str:
+        """Zset: id -> time due (µs) of the jobs that wait for a time."""
         return self.prefix + "waiting"
 
     @property
@@ -149,10 +161,18 @@ class QueueKeys:
         apart from the job's payload and identity; it expires by itself."""
         return self.prefix + "trace:" + job_id
 
-    def all(self) -> tuple[str, str, str, str, str, str]:
+    def all(self) -> tuple[str, str, str, str, str, str, str]:
         """Every key that holds jobs or their errors (not the marker, nor the results of
         completed jobs, which expire by themselves; channels are no keys)."""
-        return (self.waiting, self.locked, self.payloads, self.state, self.dead, self.errors)
+        return (
+            self.waiting,
+            self.locked,
+            self.payloads,
+            self.state,
+            self.dead,
+            self.errors,
+            self.ready,
+        )
 
 
 def queue_name_of_marker(key: str) -> str | None:

@@ -193,36 +193,41 @@ class Scripts:
         k = keys
         self._wake = k.wake
         self._done = k.done
-        put_keys = (k.waiting, k.payloads, k.marker, k.locked, k.dead, k.state, k.errors)
+        put_keys = (k.waiting, k.payloads, k.marker, k.locked, k.dead, k.state, k.errors, k.ready)
         self._put = _Script(client, pipe, "put", put_keys)
-        self._get = _Script(client, pipe, "get", (k.waiting, k.locked, k.payloads, k.state, k.dead))
+        get_keys = (k.waiting, k.locked, k.payloads, k.state, k.dead, k.ready)
+        self._get = _Script(client, pipe, "get", get_keys)
         self._extend = _Script(client, pipe, "extend", (k.locked, k.state))
         self._release = _Script(
-            client, pipe, "release", (k.waiting, k.locked, k.state, k.dead, k.errors)
+            client, pipe, "release", (k.waiting, k.locked, k.state, k.dead, k.errors, k.ready)
         )
         self._complete_keys = (k.locked, k.payloads, k.state, k.errors)
         self._complete = _Script(client, pipe, "complete", self._complete_keys)
-        self._stats = _Script(client, pipe, "stats", (k.waiting, k.locked, k.dead))
+        self._stats = _Script(client, pipe, "stats", (k.waiting, k.locked, k.dead, k.ready))
         self._dead = _Script(client, pipe, "dead", (k.payloads, k.state, k.dead, k.errors))
-        self._requeue_dead = _Script(client, pipe, "requeue_dead", (k.waiting, k.state, k.dead))
+        self._requeue_dead = _Script(client, pipe, "requeue_dead", (k.ready, k.state, k.dead))
         self._purge = _Script(client, pipe, "purge", k.all())
-        self._peek = _Script(client, pipe, "peek", (k.waiting, k.payloads))
+        self._peek = _Script(client, pipe, "peek", (k.waiting, k.payloads, k.ready))
         self._client, self._pipe, self._keys = client, pipe, keys
         self._workers = _Script(client, pipe, "workers", (k.workers,))
-        jobs = (k.waiting, k.locked, k.payloads, k.state, k.dead, k.errors)
+        jobs = (k.waiting, k.locked, k.payloads, k.state, k.dead, k.errors, k.ready)
         self._cancel = _Script(client, pipe, "cancel", jobs)
         self._dead_letter = _Script(
             client, pipe, "dead_letter", (k.locked, k.state, k.dead, k.errors)
         )
-        tick_keys = (k.ticks, k.waiting, k.payloads, k.marker, k.locked, k.dead, k.state, k.errors)
+        tick_keys = (
+            *(k.ticks, k.waiting, k.payloads, k.marker, k.locked, k.dead, k.state, k.errors),
+            k.ready,
+        )
         self._tick = _Script(client, pipe, "tick", tick_keys)
         self._delete_dead = _Script(
             client, pipe, "delete_dead", (k.dead, k.payloads, k.state, k.errors)
         )
-        zsets = {"waiting": k.waiting, "locked": k.locked, "dead": k.dead}
+        # the waiting jobs' pages read the ready list too
+        zsets = {"waiting": (k.waiting, k.ready), "locked": (k.locked,), "dead": (k.dead,)}
         self._page = {
-            zset: _Script(client, pipe, "page", (key, k.payloads, k.state, k.errors))
-            for zset, key in zsets.items()
+            zset: _Script(client, pipe, "page", (key, k.payloads, k.state, k.errors, *more))
+            for zset, (key, *more) in zsets.items()
         }
 
     async def put(self, jobs: list[tuple[str, bytes, int]]) -> list[bool]:
@@ -342,7 +347,8 @@ class Scripts:
 
     async def page(self, zset: str, part: str, start: int, count: int, cut: int) -> Page:
         """Jobs ``start`` to ``start + count`` of the ``part`` ('due', 'later' or 'all') of
-        the zset ``zset`` ('waiting', 'locked' or 'dead'), payloads cut to ``cut`` bytes."""
+        the zset ``zset`` ('waiting', 'locked' or 'dead'), payloads cut to ``cut`` bytes;
+        the waiting jobs' 'due' and 'all' parts hold the ready list's jobs too."""
         now, total, *flat = await self._page[zset](part, start, count, cut)
         entries = [
             PageEntry(
@@ -399,7 +405,16 @@ class Scripts:
     async def status(self, job_id: str) -> list[Any] | None:
         """[state, deliveries, time µs, last error] of a job, or None (see status.lua)."""
         k = self._keys
-        keys = (k.waiting, k.locked, k.payloads, k.state, k.dead, k.errors, k.result(job_id))
+        keys = (
+            k.waiting,
+            k.locked,
+            k.payloads,
+            k.state,
+            k.dead,
+            k.errors,
+            k.result(job_id),
+            k.ready,
+        )
         reply: list[Any] | None = await _Script(self._client, self._pipe, "status", keys)(
             _key(job_id)
         )

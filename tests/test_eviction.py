@@ -139,11 +139,22 @@ def test_the_policy_is_read_from_each_form_of_reply(
 # -- healing what an eviction leaves -------------------------------------------------------
 
 
-async def test_a_put_queues_again_a_job_whose_zset_entry_is_gone(real_queue: RedisJobQueue) -> None:
+async def _drop_ready_entry(queue: RedisJobQueue, job: str) -> None:
+    """Remove the entry of ``job`` (id and time) from the ready list, as if it were lost."""
+    index = await queue.redis.lpos(queue.keys.ready, bytes.fromhex(job))
+    assert index is not None and index % 2 == 0
+    await queue.redis.lset(queue.keys.ready, index + 1, b"gone")
+    assert await queue.redis.lrem(queue.keys.ready, 1, bytes.fromhex(job)) == 1
+    assert await queue.redis.lrem(queue.keys.ready, 1, b"gone") == 1
+
+
+async def test_a_put_queues_again_a_job_whose_ready_entry_is_gone(
+    real_queue: RedisJobQueue,
+) -> None:
     first = await real_queue.put({"task": "lost"})
     await real_queue.put({"task": "kept"})
-    # as if evicted: the payload stays, the entry in the waiting zset is gone
-    assert await real_queue.redis.zrem(real_queue.keys.waiting, bytes.fromhex(first)) == 1
+    # as if evicted: the payload stays, the entry in the ready list is gone
+    await _drop_ready_entry(real_queue, first)
     assert (await real_queue.stats()).total == 1
 
     assert await real_queue.put({"task": "lost"}) == first
@@ -157,12 +168,28 @@ async def test_a_put_queues_again_a_job_whose_zset_entry_is_gone(real_queue: Red
     assert (await real_queue.stats()).total == 0
 
 
+async def test_a_put_queues_again_a_delayed_job_whose_zset_entry_is_gone(
+    real_queue: RedisJobQueue,
+) -> None:
+    first = await real_queue.put({"task": "lost"}, delay=60)
+    # as if evicted: the payload stays, the entry in the waiting zset is gone
+    assert await real_queue.redis.zrem(real_queue.keys.waiting, bytes.fromhex(first)) == 1
+    assert (await real_queue.stats()).total == 0
+
+    assert await real_queue.put({"task": "lost"}) == first
+    assert await real_queue.put_many([{"task": "lost"}]) == [None]
+    job = await real_queue.get()
+    assert job is not None and job.payload == {"task": "lost"} and job.deliveries == 1
+
+
 async def test_jobs_heal_after_whole_zsets_are_evicted(real_queue: RedisJobQueue) -> None:
     ids = await real_queue.put_many([1, 2, 3])
     held = await real_queue.get(lock_timeout=60_000)
     assert held is not None
-    # as an eviction does it: whole keys go, here both zsets; payloads and states stay
-    await real_queue.redis.delete(real_queue.keys.waiting, real_queue.keys.locked)
+    # as an eviction does it: whole keys go, here the ready list and both zsets; payloads
+    # and states stay
+    keys = real_queue.keys
+    await real_queue.redis.delete(keys.ready, keys.waiting, keys.locked)
     assert (await real_queue.stats()).total == 0
 
     assert await real_queue.put_many([1, 2, 3]) == ids
@@ -230,7 +257,7 @@ async def test_a_put_after_payloads_were_evicted_starts_the_job_anew(
 async def test_a_periodic_tick_heals_its_job_as_a_put_does(real_queue: RedisJobQueue) -> None:
     # tick.lua queues through the same prelude function as put.lua
     job = await real_queue.put({"periodic": "nightly"})
-    await real_queue.redis.zrem(real_queue.keys.waiting, bytes.fromhex(job))
+    await _drop_ready_entry(real_queue, job)
     text = encode({"periodic": "nightly"})
     assert await real_queue._scripts.tick("nightly", 1, job, text) == 1
     assert [w.id for w in await real_queue.peek()] == [job]

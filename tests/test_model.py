@@ -55,10 +55,12 @@ class Entry:
 
     payload: int
     where: str  # "waiting", "locked" or "dead"
-    score: int  # waiting: due at; locked: lock expiry; dead: died at
+    score: int  # waiting: due at (in the ready list: since); locked: lock expiry; dead: died at
     deliveries: int = 0
     token: str = ""  # the token holding its lock; "" when not locked
     soon: bool = False  # its score is a short lock's expiry or a short delay's end
+    # waiting in the ready list: its place there (the order of entries of equal time)
+    ready_place: int | None = None
 
 
 class QueueModel(RuleBasedStateMachine):
@@ -102,13 +104,41 @@ class QueueModel(RuleBasedStateMachine):
         value = self.run(self.queue.redis.zscore(key, bytes.fromhex(job_id)))
         return None if value is None else int(value)
 
+    def ready_time(self, job_id: str) -> int | None:
+        """The time the ready list holds for ``job_id`` (its entries: id, time as 8 bytes
+        big-endian, …), or None."""
+        flat = self.run(self.queue.redis.lrange(self.queue.keys.ready, 0, -1))
+        times = dict(zip(flat[::2], flat[1::2], strict=True))
+        time = times.get(bytes.fromhex(job_id))
+        return None if time is None else int.from_bytes(time, "big")
+
     def read_score(self, job_id: str, where: str, low: int, high: int) -> int:
-        """The score the call wrote for ``job_id`` in ``where``, checked to lie in [low, high]."""
+        """The score the call wrote for ``job_id`` in ``where``, checked to lie in [low, high];
+        a job due at once waits in the ready list, a delayed one in the waiting zset."""
         key = {"waiting": self.queue.keys.waiting, "locked": self.queue.keys.locked}
         score = self.score(key.get(where, self.queue.keys.dead), job_id)
+        entry = self.jobs.get(job_id)
+        if entry is not None:
+            entry.ready_place = None
+        if score is None and where == "waiting":
+            score = self.ready_time(job_id)
+            if entry is not None and score is not None:
+                entry.ready_place = self.next_place()
         assert score is not None, f"job {job_id} is not {where}"
         assert low <= score <= high, (job_id, where, low, score, high)
         return score
+
+    def next_place(self) -> int:
+        places = [e.ready_place for e in self.jobs.values() if e.ready_place is not None]
+        return max(places, default=0) + 1
+
+    def order(self, job_id: str) -> tuple[int, int, int, bytes]:
+        """Where a job comes among the due ones at the same time: the ready list first, in
+        its order, then the waiting zset, then the locked one, each by id."""
+        e = self.jobs[job_id]
+        if e.where == "waiting" and e.ready_place is not None:
+            return (e.score, 0, e.ready_place, b"")
+        return (e.score, 1 if e.where == "waiting" else 2, 0, bytes.fromhex(job_id))
 
     def moments(self, before: int, after: int) -> list[int]:
         """The server times in [before, after] at which outcomes can differ."""
@@ -118,13 +148,13 @@ class QueueModel(RuleBasedStateMachine):
     # -- what the model expects ------------------------------------------------------------
 
     def due(self, now: int) -> list[str]:
-        """Due jobs in the order get takes them: by score, waiting first on a tie, then id."""
+        """Due jobs in the order get takes them: by score, then ``order``."""
         due = [
-            (e.score, e.where != "waiting", bytes.fromhex(i), i)
+            (self.order(i), i)
             for i, e in self.jobs.items()
             if e.where in ("waiting", "locked") and e.score <= now
         ]
-        return [i for *_, i in sorted(due)]
+        return [i for _, i in sorted(due)]
 
     def plan_get(self, now: int, count: int) -> tuple[list[str], list[str]]:
         """(taken, dead-lettered) by a get of ``count`` at server time ``now``."""
@@ -166,8 +196,10 @@ class QueueModel(RuleBasedStateMachine):
         after = self.now()
         assert got == job_id and job_id not in self.jobs
         delay_us = round(delay * 1_000_000)
-        score = self.read_score(job_id, "waiting", before + delay_us, after + delay_us)
-        self.jobs[job_id] = Entry(payload, "waiting", score, soon=0 < delay < 1)
+        self.jobs[job_id] = Entry(payload, "waiting", 0, soon=0 < delay < 1)
+        self.jobs[job_id].score = self.read_score(
+            job_id, "waiting", before + delay_us, after + delay_us
+        )
 
     @rule(batch=st.lists(payloads, max_size=6), delay=delays)
     def put_many(self, batch: list[int], delay: float) -> None:
@@ -184,8 +216,9 @@ class QueueModel(RuleBasedStateMachine):
         for payload, job_id in zip(batch, got, strict=True):
             if job_id is not None:
                 low = before + delay_us - len(batch)
+                self.jobs[job_id] = Entry(payload, "waiting", 0, soon=0 < delay < 1)
                 score = self.read_score(job_id, "waiting", low, after + delay_us)
-                self.jobs[job_id] = Entry(payload, "waiting", score, soon=0 < delay < 1)
+                self.jobs[job_id].score = score
 
     @rule(count=st.integers(1, 4), lock_ms=lock_timeouts, wait=st.sampled_from([0, 0, 1]))
     def get_many(self, count: int, lock_ms: int, wait: int) -> None:
@@ -340,12 +373,10 @@ class QueueModel(RuleBasedStateMachine):
 
     @invariant()
     def peek_shows_the_waiting_jobs_in_order(self) -> None:
-        waiting = sorted(
-            (e.score, bytes.fromhex(i), i) for i, e in self.jobs.items() if e.where == "waiting"
-        )
+        waiting = sorted((self.order(i), i) for i, e in self.jobs.items() if e.where == "waiting")
         peeked = self.run(self.queue.peek(100))
         assert [(w.id, w.payload, round(w.due_at * 1e6)) for w in peeked] == [
-            (i, self.jobs[i].payload, score) for score, _, i in waiting
+            (i, self.jobs[i].payload, self.jobs[i].score) for _, i in waiting
         ]
 
     @invariant()

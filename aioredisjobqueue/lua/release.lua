@@ -1,7 +1,8 @@
 -- release: give back a job its token holds, without completing it.
 -- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] state hash, KEYS[4] dead zset,
--- KEYS[5] errors hash
--- ARGV[1] job id, ARGV[2] token, ARGV[3] delay in microseconds before it is due again,
+-- KEYS[5] errors hash, KEYS[6] ready list
+-- ARGV[1] job id, ARGV[2] token, ARGV[3] delay in microseconds before it is due again
+-- (0: due at once, in the ready list),
 -- ARGV[4] max deliveries (0: no limit), ARGV[5] wake channel (published to when due at once),
 -- ARGV[6] 1 to take back the delivery too (the job never reached its consumer), else 0,
 -- ARGV[7] the error it failed with ('': keep the last error), ARGV[8] done channel (told
@@ -28,8 +29,10 @@ if max_deliveries > 0 and deliveries >= max_deliveries then
   redis.pcall('PUBLISH', ARGV[8], ARGV[1])
   return 2
 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 if tonumber(ARGV[3]) == 0 then
+  push_ready(KEYS[6], ARGV[1], now)
   redis.pcall('PUBLISH', ARGV[5], '')
+else
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 end
 return 1

@@ -1,5 +1,5 @@
 -- requeue_dead: put dead-lettered jobs back in the queue, due now, with no deliveries.
--- KEYS[1] waiting zset, KEYS[2] state hash, KEYS[3] dead zset
+-- KEYS[1] ready list, KEYS[2] state hash, KEYS[3] dead zset
 -- ARGV[1] wake channel, then the job ids to requeue; none: every dead job
 -- returns how many jobs were requeued
 local ids = {}
@@ -14,8 +14,8 @@ local n = 0
 for i = 1, #ids do
   if redis.call('ZREM', KEYS[3], ids[i]) == 1 then
     n = n + 1
-    -- in the order they died, the last due now
-    redis.call('ZADD', KEYS[1], now - (#ids - i), ids[i])
+    -- at the end of the ready list, in the order they died
+    push_ready(KEYS[1], ids[i], now)
     redis.call('HDEL', KEYS[2], ids[i])
   end
 end

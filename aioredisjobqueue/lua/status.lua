@@ -1,12 +1,13 @@
 -- status: where one job is, by the server's clock.
 -- KEYS[1] waiting zset, KEYS[2] locked zset, KEYS[3] payloads hash, KEYS[4] state hash,
--- KEYS[5] dead zset, KEYS[6] errors hash, KEYS[7] the job's result string
+-- KEYS[5] dead zset, KEYS[6] errors hash, KEYS[7] the job's result string, KEYS[8] ready list
 -- ARGV[1] job id
 -- returns nil if the queue has no such job and keeps no result of it, else
 -- {state, deliveries, time (µs, server clock), last error or false} where state is
 -- 'waiting' (time: due since), 'delayed' (time: due at), 'locked' (time: lock expires at;
 -- a lock that expired counts as 'waiting'), 'dead' (time: dead-lettered at) or
--- 'completed' (time: completed at; only while its result is kept)
+-- 'completed' (time: completed at; only while its result is kept). A job in the ready list
+-- is found by a scan of it (O(n), by the server) once it is in no zset.
 local id = ARGV[1]
 if redis.call('HEXISTS', KEYS[3], id) == 0 then
   local result = redis.call('GET', KEYS[7])
@@ -29,10 +30,15 @@ else
     name = tonumber(score) > now and 'locked' or 'waiting'
   else
     score = redis.call('ZSCORE', KEYS[1], id)
-    if not score then
-      return nil
+    if score then
+      name = tonumber(score) > now and 'delayed' or 'waiting'
+    else
+      local i = ready_index(KEYS[8], id)
+      if not i then
+        return nil
+      end
+      name, score = 'waiting', string.format('%.0f', ready_range(KEYS[8], i, i)[2])
     end
-    name = tonumber(score) > now and 'delayed' or 'waiting'
   end
 end
 return {name, deliveries, score, error}
