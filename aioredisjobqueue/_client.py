@@ -19,6 +19,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 
 from ._pipe import Pipe
+from ._route import Caller, ClusterRoute
 from ._sentinel import SentinelPool, sentinel_client
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "Client", "client_for", "close_client", "open_pubsub"]
@@ -50,20 +51,33 @@ class Client:
             return max_connections
         return int(getattr(getattr(self.redis, "connection_pool", None), "max_connections", 0))
 
-    def pipe(self, max_connections: int) -> Pipe | None:
-        """The queue's pipelined connection: on a pool of the queue's own, and never the
-        pool's only connection, which calls on ``queue.redis`` need too. A cluster client
-        routes each call to its slot's node itself, so it gets none."""
-        if not self.owned or self.kind == "cluster" or self.spare(max_connections) < 2:
+    def route(self, key: str, max_connections: int) -> ClusterRoute | None:
+        """On a cluster, the route to the primary of the slot of ``key`` (a key of the
+        queue's): its pipe if the queue made the client, its shard-channel subscriptions
+        in any case. None elsewhere."""
+        if self.kind != "cluster":
             return None
+        return ClusterRoute(self.redis, key, max_connections)
+
+    def pipe(self, max_connections: int, route: ClusterRoute | None = None) -> Caller | None:
+        """The queue's pipelined connection: on a pool of the queue's own, and never the
+        pool's only connection, which calls on ``queue.redis`` need too. On a cluster, the
+        ``route`` to the slot's primary, if the queue made the cluster client."""
+        if not self.owned or self.spare(max_connections) < 2:
+            return None
+        if self.kind == "cluster":
+            return route
         return Pipe(self.redis.connection_pool)
 
-    def subscriber(self, max_connections: int) -> Any:
+    def subscriber(self, max_connections: int, route: ClusterRoute | None = None) -> Any:
         """The client for pub/sub subscriptions, which hold a connection each: only where
-        one is left for other calls (else None: poll)."""
-        return self.redis if self.spare(max_connections) >= 3 else None
+        one is left for other calls (else None: poll). On a cluster, the ``route``: the
+        queue's channels are shard channels, subscribed to on the slot's primary."""
+        if self.spare(max_connections) < 3:
+            return None
+        return self.redis if route is None else route
 
-    def command(self, pipe: Pipe | None) -> Callable[..., Awaitable[Any]]:
+    def command(self, pipe: Caller | None) -> Callable[..., Awaitable[Any]]:
         """Sends one server command (CONFIG GET, INFO): on the pipe if there is one; on a
         cluster, to every primary, which all hold queues."""
         if self.kind == "cluster":
@@ -217,9 +231,13 @@ async def close_client(redis: Any) -> None:
         await pool.disconnect()
 
 
-async def open_pubsub(redis: Any, **kwargs: Any) -> Any:
+async def open_pubsub(redis: Any, *, again: bool = False, **kwargs: Any) -> Any:
     """A pub/sub object of ``redis``; on a cluster client, once its slot map is loaded
-    (its pub/sub routes by that map, which the client loads at its first command)."""
+    (its pub/sub routes by that map, which the client loads at its first command); on a
+    queue's cluster route, on the primary of the queue's slot (``again``: after the last
+    subscription was lost, so the slot map is loaded again)."""
+    if isinstance(redis, ClusterRoute):
+        return await redis.pubsub(again=again)
     if isinstance(redis, RedisCluster):
         await redis.initialize()
     return redis.pubsub(**kwargs)

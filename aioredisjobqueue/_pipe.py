@@ -78,20 +78,27 @@ class Pipe:
         self._connect_lock = asyncio.Lock()
         self._closed = False
 
-    async def execute(self, *args: Any, orphan: Orphan | None = None) -> Any:
+    async def execute(self, *args: Any, orphan: Orphan | None = None, asking: bool = False) -> Any:
         """Send one command and return its reply; a Redis error reply raises.
 
         If the caller is cancelled after the command went out, ``orphan`` receives the
         reply (not an error reply) when it comes, from the reader task: it must not block.
-        Replies are bytes, never decoded.
+        Replies are bytes, never decoded. ``asking`` sends ``ASKING`` (a cluster node's
+        leave to serve a slot it is importing) right before the command, in the same write.
         """
         data = hiredis.pack_command(args)
+        if asking:
+            data = hiredis.pack_command(("ASKING",)) + data
         link = self._link
         while link is None or link.failure is not None:
             link = await self._connect()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         # queued and written in one step: the transport takes every byte at once (it
         # buffers what the socket cannot take yet), so the command goes out in full
+        if asking:  # its reply is dropped: a future already done
+            skip: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            skip.cancel()
+            link.waiting.append((skip, None))
         link.waiting.append((future, orphan))
         link.writer.write(data)
         try:

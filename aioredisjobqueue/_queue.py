@@ -68,7 +68,8 @@ class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
     ``min_replicas`` (default 0: off) makes ``put`` and ``put_many`` wait, with Redis
     ``WAIT`` on the connection that queued the jobs, until that many replicas confirmed
     them, for ``replica_timeout`` seconds at most, and raise ``NotReplicatedError`` when
-    fewer did: acknowledged jobs then survive a failover. Not with a Redis Cluster yet.
+    fewer did: acknowledged jobs then survive a failover (on a Redis Cluster, the WAIT goes
+    to the primary that owns the queue's slot).
     """
 
     def __init__(
@@ -119,13 +120,11 @@ class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
         )
         self._redis, self._owns_client = self._client.redis, self._client.owned
         self._keys = QueueKeys(self._name)
-        self._pipe = self._client.pipe(max_connections)
-        self._scripts = Scripts(self._redis, self._keys, self._pipe)
-        if self._min_replicas and self._client.kind == "cluster":
-            raise ValueError(
-                f"min_replicas is not supported on a Redis Cluster yet, got "
-                f"min_replicas={min_replicas!r} with a cluster client"
-            )
+        # on a cluster: to the primary of the queue's slot, for its pipe and subscriptions
+        self._route = self._client.route(self._keys.waiting, max_connections)
+        self._pipe = self._client.pipe(max_connections, self._route)
+        sharded = self._route is not None
+        self._scripts = Scripts(self._redis, self._keys, self._pipe, sharded=sharded)
         self._put_batcher: Batcher[tuple[str, bytes, int], bool] = Batcher(
             self._send_puts,
             max_items=_BATCH_ITEMS,
@@ -137,7 +136,7 @@ class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
         )
         self._taker = Taker(self._scripts, self._max_deliveries, self._adopt)
         self._orphans: set[asyncio.Task[None]] = set()  # hand-backs of _adopt()
-        subscriber = self._client.subscriber(max_connections)
+        subscriber = self._client.subscriber(max_connections, self._route)
         self._waker = Waker(subscriber, self._keys.wake)
         self._done = DoneChannel(subscriber, self._keys.done)
         # warns once if Redis may evict the queue's keys: at the first put or get
@@ -175,8 +174,9 @@ class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
         await self._taker.aclose()
         while self._orphans:
             await asyncio.gather(*self._orphans, return_exceptions=True)
-        if self._pipe is not None:
-            await self._pipe.aclose()
+        for caller in (self._pipe, self._route):  # one object on a cluster: closes once
+            if caller is not None:
+                await caller.aclose()
         if self._owns_client:
             await close_client(self._redis)
 

@@ -19,7 +19,8 @@ from redis.client import NEVER_DECODE
 from redis.exceptions import NoScriptError
 
 from ._keys import QueueKeys
-from ._pipe import Orphan, Pipe
+from ._pipe import Orphan
+from ._route import Caller, ClusterRoute
 
 __all__ = ["Completion", "DeadEntry", "Delivery", "Page", "PageEntry", "Scripts"]
 
@@ -76,7 +77,7 @@ class _Script:
 
     __slots__ = ("_client", "_head", "_pipe", "_source")
 
-    def __init__(self, client: Any, pipe: Pipe | None, name: str, keys: tuple[str, ...]) -> None:
+    def __init__(self, client: Any, pipe: Caller | None, name: str, keys: tuple[str, ...]) -> None:
         self._client = client
         self._pipe = pipe
         self._source, sha = _source(name)
@@ -124,6 +125,8 @@ class _Script:
     async def _then_wait(
         self, command: tuple[Any, ...], replicas: int, timeout_ms: int
     ) -> tuple[Any, Any]:
+        if isinstance(self._pipe, ClusterRoute):  # on the slot's primary, following MOVED
+            return await self._pipe.then_wait(command, replicas, timeout_ms)
         async with self._client.pipeline(transaction=False) as pipeline:
             pipeline.execute_command(*command, **_RAW)
             pipeline.execute_command("WAIT", replicas, timeout_ms)
@@ -189,10 +192,15 @@ class Page:
 class Scripts:
     """The scripts of one queue, bound to its client and keys."""
 
-    def __init__(self, client: Any, keys: QueueKeys, pipe: Pipe | None = None) -> None:
+    def __init__(
+        self, client: Any, keys: QueueKeys, pipe: Caller | None = None, *, sharded: bool = False
+    ) -> None:
         k = keys
-        self._wake = k.wake
-        self._done = k.done
+        # how the scripts publish (see publish() in lua/prelude.lua): on a Redis Cluster,
+        # on shard channels of the queue's slot
+        publish = "SPUBLISH" if sharded else "PUBLISH"
+        self._wake = f"{publish} {k.wake}"
+        self._done = f"{publish} {k.done}"
         put_keys = (k.waiting, k.payloads, k.marker, k.locked, k.dead, k.state, k.errors, k.ready)
         self._put = _Script(client, pipe, "put", put_keys)
         get_keys = (k.waiting, k.locked, k.payloads, k.state, k.dead, k.ready)
@@ -343,7 +351,7 @@ class Scripts:
 
     async def delete_dead(self, job_ids: list[str]) -> int:
         """Remove the dead jobs ``job_ids`` (empty: all) for good; how many went."""
-        return int(await self._delete_dead(self._keys.done, *map(_key, job_ids)))
+        return int(await self._delete_dead(self._done, *map(_key, job_ids)))
 
     async def page(self, zset: str, part: str, start: int, count: int, cut: int) -> Page:
         """Jobs ``start`` to ``start + count`` of the ``part`` ('due', 'later' or 'all') of

@@ -3,8 +3,9 @@
 It subscribes, tells its owner when the subscription is up (from then on no message is
 missed, so the owner looks once more at what it waits for) and hands over each message.
 A dropped connection or a Redis restart is ridden out with backoff, and subscribing again
-is told again; a channel the server refuses (an ACL without access to it) ends the loop,
-and the owner falls back to polling.
+is told again (on a cluster, the channel is a shard channel of the queue's slot, and the
+subscription follows the slot to its new primary after a failover); a channel the server
+refuses (an ACL without access to it) ends the loop, and the owner falls back to polling.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from ._backoff import backoff
@@ -49,20 +51,25 @@ async def listen(
     ``on_refused`` when the server refused the channel (the loop ends). None may block.
     """
     failures = 0
+    # a cluster route's channels are shard channels: SSUBSCRIBE on the slot's primary
+    sharded = getattr(client, "sharded", False)
     while True:
         pubsub: Any = None
         try:
-            pubsub = await open_pubsub(client)
-            await pubsub.subscribe(channel)
+            pubsub = await open_pubsub(client, again=failures > 0)
+            await (pubsub.ssubscribe if sharded else pubsub.subscribe)(channel)
             while not cancel_requested():
                 message = await pubsub.get_message(timeout=_LISTEN_TIMEOUT)
                 if message is None:
                     continue
-                if message["type"] == "subscribe":
+                kind = message["type"][1:] if sharded else message["type"]
+                if kind == "subscribe":
                     failures = 0
                     on_subscribed()
-                elif message["type"] == "message":
+                elif kind == "message":
                     on_message(message["data"])
+                elif kind == "unsubscribe":  # the server's: the slot left this node
+                    raise RedisConnectionError(f"{channel} moved to another node")
             raise asyncio.CancelledError
         except CONNECTION_ERRORS as exc:
             logger.debug("%s subscription lost: %r", what, exc)

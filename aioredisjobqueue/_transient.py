@@ -29,9 +29,9 @@ TRANSIENT_REPLIES = frozenset(
     | {"READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS"}
 )
 
-# Cluster redirections (MOVED, ASK) are transient for a loop too, but only a cluster
-# client that follows them can make progress: add "MOVED" and "ASK" here with it.
-_REDIRECTS: frozenset[str] = frozenset()
+# Cluster redirections (MOVED, ASK) are not here: a queue on a cluster follows them where
+# it meets them (its route to the slot's primary, or redis-py's RedisCluster), and raises
+# TRYAGAIN if the slot keeps moving; a client of one node that meets one cannot go on.
 
 # Redis could not be reached, or the connection dropped or timed out (the outcome of a
 # call that met one of these is unknown).
@@ -65,5 +65,5 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, RedisError):
         code = _code(exc)
-        return code in TRANSIENT_REPLIES or code in _REDIRECTS
+        return code in TRANSIENT_REPLIES
     return False

@@ -13,8 +13,9 @@ import pytest
 from helpers import eventually
 from redis.asyncio.cluster import RedisCluster
 from test_cli import cli
+from test_sentinel import replica_answers
 
-from aioredisjobqueue import Job, RedisJobQueue, Worker
+from aioredisjobqueue import Job, NotReplicatedError, RedisJobQueue, Worker, job_id
 from aioredisjobqueue._server_cluster import redis_cli
 from aioredisjobqueue.testing import RedisClusterServer
 
@@ -99,6 +100,129 @@ async def test_idle_consumers_are_woken_on_a_cluster(redis_cluster: RedisCluster
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
+
+
+async def test_wake_ups_resume_after_a_failover_of_the_queues_primary(
+    redis_cluster: RedisClusterServer,
+) -> None:
+    """The wake channel is a shard channel on the primary of the queue's slot: after that
+    primary fails over, the subscription follows the slot, and a consumer polling every
+    60 s still takes a new job at once."""
+    name = names_on_every_primary(redis_cluster)[2]
+    async with RedisJobQueue(name, url=redis_cluster.url, cluster=True) as queue:
+        taken: list[Job] = []
+
+        async def consume() -> None:
+            async for job in queue.consume(10_000, min_interval=60, max_interval=60):
+                taken.append(job)
+                await job.complete()
+
+        looks = count_empty_looks(queue)
+        task = asyncio.create_task(consume())
+        try:
+            await asleep(looks)
+            await queue.put("before")
+            await eventually(lambda: len(taken) == 1, within=10, watch=[task])
+            primary = redis_cluster.node_of(queue.keys.waiting)
+            await asyncio.to_thread(redis_cluster.failover, primary)
+            assert redis_cluster.node_of(queue.keys.waiting) != primary
+            await asleep(looks)
+            await queue.put("after")
+            await eventually(lambda: len(taken) == 2, within=10, watch=[task])
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert [j.payload for j in taken] == ["before", "after"]
+        assert all(j.pickup_delay < 10 for j in taken)  # not the 60 s poll
+
+
+async def test_a_queue_follows_its_slot_through_ask_and_moved(
+    redis_cluster: RedisClusterServer,
+) -> None:
+    """The slot of a queue migrates to another primary while the queue is open: while it
+    migrates, a call whose keys all went ahead is sent with ASKING to the new node (ASK;
+    one with keys on neither node gets TRYAGAIN, which loops wait out), and once it moved,
+    every call goes there (MOVED)."""
+    name = names_on_every_primary(redis_cluster)[0]
+    async with RedisJobQueue(name, url=redis_cluster.url, cluster=True) as queue:
+        assert await queue.put_many(["a", "b", "c"])
+        first = await queue.get(lock_timeout=30_000)
+        assert first is not None and first.payload == "a"
+        source = redis_cluster.node_of(queue.keys.waiting)
+        target = next(p for p in redis_cluster.primaries() if p.port != source.port)
+        slot = redis_cli(source.port, "cluster", "keyslot", queue.keys.waiting).strip()
+        source_id = redis_cli(source.port, "cluster", "myid").strip()
+        target_id = redis_cli(target.port, "cluster", "myid").strip()
+        redis_cli(target.port, "cluster", "setslot", slot, "importing", source_id)
+        redis_cli(source.port, "cluster", "setslot", slot, "migrating", target_id)
+        keys = redis_cli(source.port, "cluster", "getkeysinslot", slot, "1000").split()
+        assert queue.keys.locked in keys and queue.keys.state in keys
+        redis_cli(source.port, "migrate", "127.0.0.1", str(target.port), "", "0", "5000",
+                  "keys", *keys)  # fmt: skip
+        # extend's keys (locked, state) are all on the target now: the source says ASK
+        await first.extend(30_000)
+        for primary in redis_cluster.primaries():
+            redis_cli(primary.port, "cluster", "setslot", slot, "node", target_id)
+        await asyncio.to_thread(redis_cluster.wait_ok)
+        # the source node answers MOVED now; the queue follows to the target
+        await first.complete()
+        job = await queue.get()
+        assert job is not None and job.payload == "b"
+        await job.complete()
+        assert (await queue.stats()).ready == 1
+        assert redis_cluster.node_of(queue.keys.waiting).port == target.port
+        assert await queue.purge() == 1
+
+
+async def test_replicated_puts_wait_for_the_replica_of_the_slots_primary(
+    redis_cluster: RedisClusterServer,
+) -> None:
+    """min_replicas on a cluster: the put script and WAIT go to the primary that owns the
+    queue's slot, whichever node the URL names, and its replica confirms them."""
+    for name in names_on_every_primary(redis_cluster):
+        async with RedisJobQueue(
+            name, url=redis_cluster.nodes[0].url, cluster=True, min_replicas=1, replica_timeout=5
+        ) as queue:
+            assert await queue.put("replicated") == job_id("replicated")
+            assert await queue.put_many(["a", "b"]) == [job_id("a"), job_id("b")]
+            assert (await queue.stats()).ready == 3
+            assert await queue.purge() == 3
+
+
+async def test_replicated_puts_on_a_cluster_say_when_too_few_replicas_confirmed(
+    redis_cluster: RedisClusterServer,
+) -> None:
+    """The replica of the queue's primary hangs: no replica confirms the put (WAIT ran on
+    the connection of the put, to that primary), so NotReplicatedError, with the job
+    queued on the primary all the same. Each primary has one replica: wanting two is
+    never met either."""
+    name = names_on_every_primary(redis_cluster)[1]
+    async with RedisJobQueue(
+        name, url=redis_cluster.url, cluster=True, min_replicas=1, replica_timeout=0.2
+    ) as queue:
+        assert await queue.put("replicated") == job_id("replicated")
+        replica = redis_cluster.replica_of(redis_cluster.node_of(queue.keys.waiting))
+        # shorter than the node timeout: the replica is not failed, only late
+        sleeper = asyncio.create_task(
+            asyncio.to_thread(redis_cli, replica.port, "debug", "sleep", "1.5")
+        )
+        await eventually(lambda: not replica_answers(replica.port))
+        with pytest.raises(NotReplicatedError) as caught:
+            await queue.put("on the primary only")
+        assert caught.value.job_ids == [job_id("on the primary only")]
+        assert (caught.value.replicas, caught.value.wanted) == (0, 1)
+        await sleeper
+        status = await queue.status(job_id("on the primary only"))
+        assert status is not None and status.state == "waiting"
+        assert await queue.purge() == 2
+    async with RedisJobQueue(
+        name, url=redis_cluster.url, cluster=True, min_replicas=2, replica_timeout=0.05
+    ) as queue:
+        with pytest.raises(NotReplicatedError) as caught:
+            await queue.put("on one replica only")
+        assert (caught.value.replicas, caught.value.wanted) == (1, 2)
+        assert await queue.purge() == 1
 
 
 async def test_a_cluster_client_given_as_redis_gets_wake_ups(

@@ -227,9 +227,7 @@ async def test_replicated_puts_wait_for_a_replica_and_say_when_none_confirmed(
         await queue.purge()
 
 
-def test_replicated_puts_are_refused_on_a_cluster_and_bad_options_named() -> None:
-    with pytest.raises(ValueError, match="min_replicas is not supported on a Redis Cluster"):
-        RedisJobQueue("q", url="redis+cluster://127.0.0.1:7000", min_replicas=1)
+def test_bad_replica_options_are_named() -> None:
     with pytest.raises(ValueError, match="min_replicas must be an int >= 0, got -1"):
         RedisJobQueue("q", min_replicas=-1)
     with pytest.raises(ValueError, match="replica_timeout must be a positive number"):

@@ -38,7 +38,7 @@ def test_replies_that_say_not_now_are_transient(reply: str) -> None:
         "ERR user_script:12: Script attempted to access nonexistent global variable 'x'",
         "NOPERM this user has no permissions to run the 'evalsha' command",
         "WRONGPASS invalid username-password pair or user is disabled.",
-        "MOVED 3999 127.0.0.1:6381",  # a cluster client's business (issue 9)
+        "MOVED 3999 127.0.0.1:6381",  # followed on a cluster; a node client cannot go on
         "ASK 3999 127.0.0.1:6381",
     ],
 )

@@ -14,5 +14,5 @@ if redis.call('ZREM', KEYS[1], id) + redis.call('ZREM', KEYS[2], id)
 end
 redis.call('HDEL', KEYS[4], id)
 redis.call('HDEL', KEYS[6], id)
-redis.pcall('PUBLISH', ARGV[2], id)
+publish(ARGV[2], id)
 return 1

@@ -36,6 +36,6 @@ for i = 1, (#ARGV - 1) / 4 do
   end
 end
 if #ids > 0 then
-  redis.pcall('PUBLISH', ARGV[1], table.concat(ids))
+  publish(ARGV[1], table.concat(ids))
 end
 return done

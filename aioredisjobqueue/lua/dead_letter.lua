@@ -14,5 +14,5 @@ redis.call('ZADD', KEYS[3], now_us(), id)
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[4], id, ARGV[3])
 end
-redis.pcall('PUBLISH', ARGV[4], id)
+publish(ARGV[4], id)
 return 1

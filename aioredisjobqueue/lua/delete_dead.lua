@@ -17,7 +17,7 @@ for i = 1, #ids do
     redis.call('HDEL', KEYS[2], ids[i])
     redis.call('HDEL', KEYS[3], ids[i])
     redis.call('HDEL', KEYS[4], ids[i])
-    redis.pcall('PUBLISH', ARGV[1], ids[i])
+    publish(ARGV[1], ids[i])
   end
 end
 return n

@@ -82,6 +82,6 @@ while taken < count do
   end
 end
 if #died > 0 then
-  redis.pcall('PUBLISH', ARGV[5], table.concat(died))
+  publish(ARGV[5], table.concat(died))
 end
 return out

@@ -139,3 +139,12 @@ local function add_job(k, id, text, at, ready)
   end
   return true
 end
+
+-- publish `message` on a pub/sub channel as `target` (an argument of the script) names
+-- it: 'PUBLISH channel', or 'SPUBLISH channel' on a Redis Cluster, where the channel is a
+-- shard channel in the queue's slot (its name has the queue's hash tag). By pcall: a user
+-- whose ACL denies the channel still gets the state change.
+local function publish(target, message)
+  local command, channel = string.match(target, '^(S?PUBLISH) (.+)$')
+  redis.pcall(command, channel, message)
+end

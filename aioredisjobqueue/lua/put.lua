@@ -30,6 +30,6 @@ for i = 1, n do
 end
 redis.call('SET', KEYS[3], string.format('%.0f', now), 'NX')
 if due_now then
-  redis.pcall('PUBLISH', ARGV[1], '')
+  publish(ARGV[1], '')
 end
 return added

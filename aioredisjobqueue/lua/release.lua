@@ -26,12 +26,12 @@ if ARGV[7] ~= '' then
 end
 if max_deliveries > 0 and deliveries >= max_deliveries then
   redis.call('ZADD', KEYS[4], now, ARGV[1])
-  redis.pcall('PUBLISH', ARGV[8], ARGV[1])
+  publish(ARGV[8], ARGV[1])
   return 2
 end
 if tonumber(ARGV[3]) == 0 then
   push_ready(KEYS[6], ARGV[1], now)
-  redis.pcall('PUBLISH', ARGV[5], '')
+  publish(ARGV[5], '')
 else
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 end

@@ -20,6 +20,6 @@ for i = 1, #ids do
   end
 end
 if n > 0 then
-  redis.pcall('PUBLISH', ARGV[1], '')
+  publish(ARGV[1], '')
 end
 return n

@@ -23,5 +23,5 @@ local k = {
 if not add_job(k, ARGV[3], ARGV[4], now, true) then
   return 2
 end
-redis.pcall('PUBLISH', ARGV[5], '')
+publish(ARGV[5], '')
 return 1
