@@ -25,6 +25,9 @@ from .libs import BASELINE, LIBS, OURS
 
 WORKLOADS = ("enqueue", "drain", "latency", "memory", "depth")
 SMOKE_LIBS = (BASELINE, OURS)
+# --smoke's silence before the last latency job: long enough to count an idle worker's
+# requests over a window of about 2 s
+SMOKE_IDLE = 3.0
 
 
 def _csv(text: str) -> list[str]:
@@ -58,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--smoke",
         action="store_true",
         help="tiny run for CI: only aioredisjobqueue and the bare-redis baseline, small N, "
-        "one repeat, no idle wait, small depths",
+        "one repeat, a 3 s idle wait, small depths",
     )
     p.add_argument(
         "--job",
@@ -92,7 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.repeat = 1
         args.only = args.only or list(SMOKE_LIBS)
         args.count = min(args.count, 20)
-        args.idle = 0.0
+        args.idle = min(args.idle, SMOKE_IDLE)
         args.depths = [100, 1000]
         args.samples = min(args.samples, 100)
     args.only = args.only or list(LIBS)
@@ -150,7 +153,7 @@ def variants(info: dict[str, Any], workload: str) -> list[str]:
     if workload == "drain":
         return list(info["drain_variants"])
     if workload == "latency" and info["has_pickup"]:
-        return [""]
+        return list(info.get("latency_variants", [""]))
     if workload == "depth" and info["has_depth"]:
         return [""]
     if workload in ("enqueue", "memory"):

@@ -277,14 +277,32 @@ def _latency(meta: Meta, results: Results) -> list[str]:
             else "."
         )
         + " The producer's worst lateness against its schedule during the 50/s phase is shown "
-        "for scale: it is part of every latency there.",
+        "for scale: it is part of every latency there."
+        + (
+            " Idle requests/s: every request Redis received during the quiet part of that "
+            f"silence (from {min(5.0, idle * 0.2):g} s after the last open-loop job was due, "
+            f"when a polling worker's backoff has reached its cap, to {min(1.0, idle * 0.1):g} s "
+            "before the next), counted with MONITOR while the producer is disconnected, so "
+            "all of it is the idle worker's (its job-body client is idle too); commands that "
+            "scripts ran inside Redis are counted apart. aioredisjobqueue polls with "
+            "`max_interval=1.0` s; its consume row is 10 `consume()` loops, each polling on "
+            "its own, its Worker row one Worker, which polls once for its 10 slots and sends "
+            "a heartbeat every 2 s."
+            if idle > 0
+            else ""
+        ),
         "",
     ]
     body = []
+    tops = []
     for (workload, lib, variant), runs in results.items():
         if workload != "latency":
             continue
         row = aggregate(workload, runs)
+        top = row.extra.get("idle_top", [])
+        if top:
+            named = ", ".join(f"{name} {per:.2f}" for name, per in top)
+            tops.append(f"- {label(lib, variant)}: {named}")
         body.append(
             [
                 label(lib, variant),
@@ -294,6 +312,8 @@ def _latency(meta: Meta, results: Results) -> list[str]:
                 span(row.get("idle_ms")) if idle > 0 else "skipped",
                 span(row.get("idle_send_lateness_ms")) if idle > 0 else DASH,
                 span(row.get("send_lateness_ms")),
+                span(row.get("idle_requests_per_s")) if idle > 0 else DASH,
+                span(row.get("idle_in_scripts_per_s")) if idle > 0 else DASH,
                 row.check,
             ]
         )
@@ -305,9 +325,14 @@ def _latency(meta: Meta, results: Results) -> list[str]:
         f"after {idle:g} s idle ms" if idle > 0 else "after idle",
         "its send's lateness ms",
         "producer lateness ms",
+        "idle requests/s",
+        "in-script cmds/s",
         "check (received/sent)",
     ]
-    return [*lines, *table(header, body), ""]
+    lines += table(header, body)
+    if tops:
+        lines += ["", "Idle requests per second by command (last repeat):", "", *tops]
+    return [*lines, ""]
 
 
 def _cost(meta: Meta, results: Results) -> list[str]:

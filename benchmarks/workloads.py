@@ -21,6 +21,7 @@ import redis.asyncio
 
 from . import libs
 from .harness import RESULT_MARK, percentile
+from .idle import RequestCount
 from .jobs import COUNTER_KEY, Recorder, install, padded_kwargs
 from .libs.base import Adapter
 from .redis_stats import cost, snapshot
@@ -58,6 +59,7 @@ def probe(spec: dict[str, Any]) -> Result:
         "settings": adapter.settings,
         "bulk_api": adapter.bulk_api,
         "drain_variants": list(adapter.drain_variants),
+        "latency_variants": list(adapter.latency_variants),
         "concurrent_enqueue": adapter.concurrent_enqueue,
         "concurrency_note": adapter.concurrency_note,
         "has_pickup": adapter.has_pickup,
@@ -165,7 +167,7 @@ async def latency(adapter: Adapter, spec: dict[str, Any]) -> Result:
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        await adapter.work(recorder, concurrency=spec["concurrency"], variant="")
+        await adapter.work(recorder, concurrency=spec["concurrency"], variant=spec["variant"])
     finally:
         await recorder.aclose()
         out, err = await producer.communicate()
@@ -186,6 +188,12 @@ async def latency(adapter: Adapter, spec: dict[str, Any]) -> Result:
         metrics["idle_ms"] = recorder.latencies.get(count, math.nan) * 1e3 - late
         metrics["idle_send_lateness_ms"] = late
         checks["idle"] = [int(count in recorder.latencies), 1]
+        quiet = sent["metrics"]
+        metrics["idle_requests_per_s"] = quiet["idle_requests"] / quiet["idle_seconds"]
+        metrics["idle_in_scripts_per_s"] = quiet["idle_in_scripts"] / quiet["idle_seconds"]
+        metrics["idle_window_s"] = quiet["idle_seconds"]
+        top = [[name, calls / quiet["idle_seconds"]] for name, calls in sent["extra"]["idle_top"]]
+        return {"metrics": metrics, "checks": checks, "extra": {"idle_top": top}}
     return {"metrics": metrics, "checks": checks}
 
 
@@ -197,18 +205,59 @@ def _child_result(out: str, err: str) -> Result:
     raise RuntimeError(f"the producer failed: {err.strip()[-500:]}")
 
 
-async def produce(adapter: Adapter, spec: dict[str, Any]) -> Result:
-    """The latency run's producer: send each job at its scheduled wall time."""
+def quiet_window(spec: dict[str, Any]) -> tuple[float, float] | None:
+    """The part of the silence before the last job when the idle worker's requests are
+    counted (wall times): from ``settle`` s after the last open-loop job was due, so that
+    a polling worker's backoff has reached its cap, to 1 s before the next is sent."""
+    idle: float = spec["idle"]
+    if idle <= 0:
+        return None
+    count: int = spec["count"]
+    last, then = spec["schedule"][count - 1][1], spec["schedule"][count][1]
+    settle, margin = min(5.0, idle * 0.2), min(1.0, idle * 0.1)
+    return last + settle, then - margin
+
+
+async def produce(spec: dict[str, Any]) -> Result:
+    """The latency run's producer: send each job at its scheduled wall time.
+
+    Before the job that follows the silence it closes its connections, counts what Redis
+    receives during the quiet window (the idle worker's requests) and connects again."""
     lateness: list[float] = []
     sent = 0
-    for i, at in spec["schedule"]:
-        delay = at - time.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        lateness.append((time.time() - at) * 1e3)
-        await adapter.enqueue({"i": i, "t": at})
-        sent += 1
-    return {"metrics": {"sent": sent}, "extra": {"lateness_ms": lateness}}
+    extra: dict[str, Any] = {}
+    metrics: dict[str, float] = {}
+    window = quiet_window(spec)
+    adapter = libs.load(spec["lib"])(spec["url"])
+    await adapter.open()
+    try:
+        for i, at in spec["schedule"]:
+            if i == spec["count"] and window is not None:
+                await adapter.close()
+                seen = await _count_quiet(spec["url"], *window)
+                metrics["idle_requests"] = seen.total
+                metrics["idle_in_scripts"] = seen.in_scripts
+                metrics["idle_seconds"] = seen.seconds
+                extra["idle_top"] = seen.requests.most_common(6)
+                adapter = libs.load(spec["lib"])(spec["url"])
+                await adapter.open()
+            delay = at - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            lateness.append((time.time() - at) * 1e3)
+            await adapter.enqueue({"i": i, "t": at})
+            sent += 1
+    finally:
+        await adapter.close()
+    extra["lateness_ms"] = lateness
+    return {"metrics": {"sent": sent, **metrics}, "extra": extra}
+
+
+async def _count_quiet(url: str, start: float, end: float) -> RequestCount:
+    await asyncio.sleep(max(0.0, start - time.time()))
+    async with RequestCount(url) as seen:
+        await asyncio.sleep(max(0.0, end - time.time()))
+    return seen
 
 
 async def memory(adapter: Adapter, spec: dict[str, Any]) -> Result:
@@ -261,7 +310,6 @@ WORKLOADS: dict[str, Callable[[Adapter, dict[str, Any]], Awaitable[Result]]] = {
     "enqueue": enqueue,
     "drain": drain,
     "latency": latency,
-    "produce": produce,
     "memory": memory,
     "depth": depth,
 }
@@ -281,6 +329,8 @@ class _Notes(logging.Handler):
 async def run(spec: dict[str, Any]) -> Result:
     if spec["workload"] == "probe":
         return probe(spec)
+    if spec["workload"] == "produce":
+        return await produce(spec)
     notes = _Notes()
     logging.getLogger("benchmarks").addHandler(notes)
     adapter = libs.load(spec["lib"])(spec["url"])

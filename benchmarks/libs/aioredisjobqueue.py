@@ -38,6 +38,7 @@ class AioRedisJobQueue(Adapter):
     )
     bulk_api: ClassVar[str | None] = "put_many(1000)"
     drain_variants = (CONSUME, GET_MANY, WORKER)
+    latency_variants = (CONSUME, WORKER)
     concurrent_enqueue = True
     has_depth = True
 

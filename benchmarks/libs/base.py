@@ -41,7 +41,8 @@ class Adapter(abc.ABC):
 
     ``settings`` says, for the report, how the library is set up. ``bulk_api`` names its
     bulk enqueue call, or is None when it has none. ``drain_variants`` lists the ways
-    ``work`` can run (the first is the default). ``concurrency_note`` is shown where the
+    ``work`` can run (the first is the default), ``latency_variants`` those the latency
+    workload runs. ``concurrency_note`` is shown where the
     library cannot run ten jobs at once. ``has_pickup``: ``work`` picks up jobs sent by
     another process (the latency workload).
     """
@@ -51,6 +52,7 @@ class Adapter(abc.ABC):
     settings: ClassVar[str]
     bulk_api: ClassVar[str | None] = None
     drain_variants: ClassVar[tuple[str, ...]] = ("",)
+    latency_variants: ClassVar[tuple[str, ...]] = ("",)
     concurrent_enqueue: ClassVar[bool] = False
     concurrency_note: ClassVar[str | None] = None
     has_pickup: ClassVar[bool] = True
