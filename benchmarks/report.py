@@ -445,6 +445,49 @@ def _depth(meta: Meta, results: Results) -> list[str]:
     return [*lines, *table(header, body), ""]
 
 
+def _memory_by_key(meta: Meta, results: Results) -> list[str]:
+    payload = meta.args["payload_bytes"]
+    lines = [
+        "## 6. Memory by key",
+        "",
+        f"N jobs queued with a {payload}-byte JSON payload, nothing consumed; then `MEMORY "
+        "USAGE key SAMPLES 0` of every key in the (otherwise empty) server, keys that "
+        "differ only by an id or a number on one line, divided by N. Name and value bytes: "
+        "averages over up to 200 elements of the first key of the line (a field or member "
+        "name and its value; a zset's value is its 8-byte score; a list has values only). "
+        "The last repeat's keys; growth and sums are medians.",
+        "",
+    ]
+    for (workload, lib, _variant), runs in results.items():
+        if workload != "memory":
+            continue
+        row = aggregate(workload, runs)
+        grown, keys = row.median("bytes_per_job"), row.median("key_bytes_per_job")
+        lines += [
+            f"**{lib}**: `used_memory` grew {num(grown)} B per job ({num(grown - payload)} B "
+            f"beyond the {payload}-byte payload); its keys' `MEMORY USAGE` sums to "
+            f"{num(keys)} B per job; the other {num(grown - keys)} B are the keyspace's "
+            "own entries, the scripts loaded, client buffers and the allocator's rounding, "
+            "over N jobs.",
+            "",
+        ]
+        body = [
+            [
+                f"`{group['pattern']}`",
+                f"{group['keys']:,}",
+                f"{group['type']}, {group['encoding']}",
+                f"{group['elements_first']:,}",
+                num(group["bytes_per_job"]),
+                num(group["name_bytes"]),
+                num(group["value_bytes"]),
+            ]
+            for group in row.extra.get("keys", [])
+        ]
+        header = ["key", "keys", "type, encoding", "elements (a key)", "B/job", "name B", "value B"]
+        lines += [*table(header, body), ""]
+    return lines
+
+
 def render(meta: Meta, results: Results) -> str:
     lines = _header(meta, results)
     workloads = {w for (w, _lib, _v) in results}
@@ -458,6 +501,8 @@ def render(meta: Meta, results: Results) -> str:
         lines += _cost(meta, results)
     if "depth" in workloads:
         lines += _depth(meta, results)
+    if "memory" in workloads:
+        lines += _memory_by_key(meta, results)
     lines += ["## Notes from the runs", ""]
     noted = False
     for (workload, lib, variant), runs in results.items():

@@ -23,6 +23,7 @@ from . import libs
 from .harness import RESULT_MARK, percentile
 from .idle import RequestCount
 from .jobs import COUNTER_KEY, Recorder, install, padded_kwargs
+from .keyspace import by_pattern
 from .libs.base import Adapter
 from .redis_stats import cost, snapshot
 
@@ -261,7 +262,8 @@ async def _count_quiet(url: str, start: float, end: float) -> RequestCount:
 
 
 async def memory(adapter: Adapter, spec: dict[str, Any]) -> Result:
-    """``used_memory`` growth per job queued with a ``payload_bytes`` JSON payload."""
+    """``used_memory`` growth per job queued with a ``payload_bytes`` JSON payload; then
+    ``MEMORY USAGE`` of every key, by key pattern (``keyspace.by_pattern``)."""
     n: int = spec["n"]
     client: redis.asyncio.Redis = redis.asyncio.Redis.from_url(spec["url"])
     try:
@@ -269,11 +271,16 @@ async def memory(adapter: Adapter, spec: dict[str, Any]) -> Result:
         for i in range(n):
             await adapter.enqueue(padded_kwargs(i, spec["payload_bytes"]))
         after = await snapshot(client)
+        keys = await by_pattern(client, n)
     finally:
         await client.aclose()
     return {
-        "metrics": {"bytes_per_job": (after.used_memory - before.used_memory) / n},
+        "metrics": {
+            "bytes_per_job": (after.used_memory - before.used_memory) / n,
+            "key_bytes_per_job": sum(group["bytes_per_job"] for group in keys),
+        },
         "checks": {"queued": [await adapter.queued(), n]},
+        "extra": {"keys": keys},
     }
 
 

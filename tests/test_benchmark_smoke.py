@@ -6,10 +6,12 @@ installed; it starts its own redis-server.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 SMOKE_N = 200
 
@@ -41,6 +43,20 @@ def _headers(text: str) -> dict[str, list[str]]:
 def _number(cell: str) -> float:
     """The median of a ``median (min-max)`` cell."""
     return float(cell.split()[0].replace(",", ""))
+
+
+def _memory_by_key(text: str, lib: str) -> dict[str, Any]:
+    """The '6. Memory by key' part of ``lib``: its rows and the per-job sum it states."""
+    part = text.split("## 6. Memory by key", 1)[1].split(f"**{lib}**:", 1)[1]
+    part = part.split("\n## ", 1)[0].split("\n**", 1)[0]
+    stated = re.search(r"sums to ([\d,.]+) B per job", part)
+    assert stated is not None, part
+    rows = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in part.splitlines()
+        if line.startswith("| ") and not line.startswith("| key |")
+    ]
+    return {"rows": rows, "sum": _number(stated.group(1))}
 
 
 def test_smoke_run_prints_a_verified_table(project_root: Path, tmp_path: Path) -> None:
@@ -90,6 +106,12 @@ def test_smoke_run_prints_a_verified_table(project_root: Path, tmp_path: Path) -
     for row in drained.values():
         # every job executed exactly once, counted in Redis and in the worker
         assert row[-1] == f"ok {SMOKE_N}/{SMOKE_N}", row
+    # where a queued job's bytes go: each of the queue's keys, summing to the total shown
+    ours = _memory_by_key(text, "aioredisjobqueue")
+    assert ours["rows"], ours
+    assert all(row[0].startswith("`ajq:{bench}:") for row in ours["rows"]), ours
+    listed = sum(_number(row[4]) for row in ours["rows"])
+    assert abs(listed - ours["sum"]) <= 0.01 * len(ours["rows"]) + 0.01 * ours["sum"], ours
     libraries = {row[0] for row in tables["1. Enqueue"]}
     assert {"redis: PING (one round trip)", "redis: SET unique key", "aioredisjobqueue"} <= (
         libraries
