@@ -25,6 +25,9 @@ from .libs import BASELINE, LIBS, OURS
 
 WORKLOADS = ("enqueue", "drain", "latency", "memory", "depth")
 SMOKE_LIBS = (BASELINE, OURS)
+# drain: rq runs one job at a time, about 100 jobs/s with --job incr; 2000 jobs give its
+# rate (jobs/s, first start to last end) in a fifth of the time 10000 take
+DRAIN_N_OF = {"rq": 2000}
 # --smoke's silence before the last latency job: long enough to count an idle worker's
 # requests over a window of about 2 s
 SMOKE_IDLE = 3.0
@@ -36,6 +39,17 @@ def _csv(text: str) -> list[str]:
 
 def _ints(text: str) -> list[int]:
     return [int(float(part)) for part in _csv(text)]
+
+
+def _n_of(text: str) -> dict[str, int]:
+    """``rq=2000,arq=5000`` -> {"rq": 2000, "arq": 5000}."""
+    out: dict[str, int] = {}
+    for part in _csv(text):
+        lib, sep, value = part.partition("=")
+        if not sep or not value.strip().isdigit() or int(value) < 1:
+            raise argparse.ArgumentTypeError(f"expected LIB=N with N >= 1, got {part!r}")
+        out[lib.strip()] = int(value)
+    return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,6 +82,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=BODIES,
         default="noop",
         help="the job body: noop (default) or incr (one Redis INCR on a client of its own)",
+    )
+    p.add_argument(
+        "--n-of",
+        type=_n_of,
+        default=dict(DRAIN_N_OF),
+        metavar="LIB=N,...",
+        help="drain: jobs queued for these libraries instead of --n (default "
+        + ",".join(f"{lib}={n}" for lib, n in DRAIN_N_OF.items())
+        + ": rq runs one job at a time; '' for none); the table says which rows ran fewer",
     )
     p.add_argument("--concurrency", type=int, default=10, help="worker concurrency (default 10)")
     p.add_argument("--bulk-chunk", type=int, default=1000, help="bulk enqueue chunk (1000)")
@@ -102,6 +125,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [name for name in args.only if name not in LIBS]
     if unknown:
         p.error(f"unknown libraries {unknown}; known: {', '.join(LIBS)}")
+    unknown = [name for name in args.n_of if name not in LIBS]
+    if unknown:
+        p.error(f"--n-of: unknown libraries {unknown}; known: {', '.join(LIBS)}")
+    # a smaller N for some, never a larger one than the run's
+    args.n_of = {lib: min(n, args.n) for lib, n in args.n_of.items() if n < args.n}
     bad = [w for w in args.workloads if w not in WORKLOADS]
     if bad:
         p.error(f"unknown workloads {bad}; known: {', '.join(WORKLOADS)}")
@@ -190,9 +218,10 @@ def main(argv: list[str] | None = None) -> int:
                 for lib in order:
                     for variant in variants(infos[lib], workload):
                         server.reset()
+                        n = args.n_of.get(lib, args.n) if workload == "drain" else args.n
                         result = run_child(
                             python_for(lib),
-                            {**spec, "lib": lib, "workload": workload, "variant": variant},
+                            {**spec, "lib": lib, "workload": workload, "variant": variant, "n": n},
                             child_timeout(args, workload),
                         )
                         results.setdefault((workload, lib, variant), []).append(result)

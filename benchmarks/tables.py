@@ -10,6 +10,19 @@ from typing import Any
 from .harness import ChildResult, Summary, summarize
 from .libs import BASELINE
 
+
+@dataclass
+class Meta:
+    command: str
+    args: dict[str, Any]
+    started: float
+    seconds: float
+    redis_version: str
+    infos: dict[str, dict[str, Any]]
+    skipped: dict[str, str]
+    venvs: dict[str, str | None]
+
+
 Results = dict[tuple[str, str, str], list[ChildResult]]
 
 DASH = "\u2014"

@@ -6,6 +6,7 @@ installed; it starts its own redis-server.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -148,3 +149,26 @@ def test_worker_benchmark_prints_its_table(project_root: Path, tmp_path: Path) -
     assert float(handover.replace(",", "")) < 60_000
     # the long handler ran once, and the rival never got its job
     assert rows["handler at 10x its lock: runs / rival takes (each repeat)"] == "1 / 0"
+
+
+def test_n_of_gives_a_library_fewer_drain_jobs_and_says_so(project_root: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--workloads", "drain",
+         "--n-of", "aioredisjobqueue=50", "--output", os.devnull],
+        cwd=project_root, capture_output=True, text=True, timeout=110,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    drained = {row[0]: row for row in _tables(proc.stdout)["2. Drain"]}
+    assert drained["redis: job bodies only"][-1] == f"ok {SMOKE_N}/{SMOKE_N}"
+    for variant in ("consume", "get_many(100)", "Worker"):
+        assert drained[f"aioredisjobqueue {variant} (N=50)"][-1] == "ok 50/50"
+    assert "Fewer jobs for some (`--n-of`): aioredisjobqueue 50" in proc.stdout
+
+
+def test_n_of_refuses_a_count_that_is_not_a_number(project_root: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--n-of", "rq=many"],
+        cwd=project_root, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "--n-of: expected LIB=N with N >= 1, got 'rq=many'" in proc.stderr
