@@ -77,9 +77,7 @@ while taken < count do
       taken = taken + 1
     end
   end
-  if h > 1 then
-    redis.call('LTRIM', KEYS[6], h - 1, -1)
-  end
+  drop_ready(KEYS[6], (h - 1) / 2)
 end
 if #died > 0 then
   publish(ARGV[5], table.concat(died))

@@ -70,6 +70,13 @@ local function ready_range(ready, first, last)
   return flat
 end
 
+-- drop the first `n` jobs of the ready list (those a get looked at)
+local function drop_ready(ready, n)
+  if n > 0 then
+    redis.call('LTRIM', ready, 2 * n, -1)
+  end
+end
+
 -- the index of the pair of job `id` in the ready list (0-based), or nil. O(n) in the
 -- list's length, scanned by the server (LPOS): a time is 8 bytes long, an id 12.
 local function ready_index(ready, id)
