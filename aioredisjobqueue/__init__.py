@@ -15,6 +15,7 @@ from ._errors import (
     JobQueueError,
     LockLostError,
     NotReplicatedError,
+    ShardsMismatchError,
 )
 from ._heartbeat import WorkerInfo
 from ._job import Job
@@ -50,6 +51,7 @@ __all__ = [
     "QueueStats",
     "RedisJobQueue",
     "RetryAfter",
+    "ShardsMismatchError",
     "Task",
     "Tasks",
     "WaitingJob",

@@ -14,6 +14,7 @@ __all__ = [
     "positive_int",
     "positive_seconds",
     "seconds",
+    "shards",
 ]
 
 # The longest duration any argument may have: 10 years (365-day). Scores stay exact in
@@ -79,6 +80,18 @@ def positive_int(value: object, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {show(value)}")
     return value
+
+
+# The most shards a queue may have.
+MAX_SHARDS = 1024
+
+
+def shards(value: object, name: str = "shards") -> int:
+    """A number of shards: an int from 1 to ``MAX_SHARDS``."""
+    number = positive_int(value, name)
+    if number > MAX_SHARDS:
+        raise ValueError(f"{name} must be at most {MAX_SHARDS}, got {show(value)}")
+    return number
 
 
 def count(value: object, name: str) -> int:

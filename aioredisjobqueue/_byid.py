@@ -11,6 +11,7 @@ from ._status import JobStatus, parse_status
 if TYPE_CHECKING:
     from ._results import DoneChannel
     from ._scripts import Scripts
+    from ._shardcheck import ShardCheck
 
 __all__ = ["JobsById"]
 
@@ -21,11 +22,13 @@ class JobsById:
     _name: str
     _scripts: Scripts
     _done: DoneChannel
+    _check_shards: ShardCheck
 
     async def status(self, job_id: str) -> JobStatus | None:
         """Where the job ``job_id`` is: a ``JobStatus``, or None if the queue has no such
         job and keeps no result of it. Raises ``ValueError`` for a malformed id."""
         job_id = _args.job_id(job_id, "job_id")
+        await self._check_shards()
         return parse_status(job_id, await self._scripts.status(job_id))
 
     async def cancel(self, job_id: str) -> bool:
@@ -36,7 +39,9 @@ class JobsById:
         raises ``LockLostError``, and a ``Worker`` cancels its handler at the next lock
         renewal (within a third of its ``lock_timeout``). A kept result stays.
         """
-        return await self._scripts.cancel(_args.job_id(job_id, "job_id"))
+        job_id = _args.job_id(job_id, "job_id")
+        await self._check_shards()
+        return await self._scripts.cancel(job_id)
 
     async def result(self, job_id: str, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109
         """Wait for the result of job ``job_id`` and return it (a JSON value).
@@ -51,4 +56,5 @@ class JobsById:
         """
         job_id = _args.job_id(job_id, "job_id")
         seconds = None if timeout is None else _args.seconds(timeout, "timeout")
+        await self._check_shards()
         return await self._done.wait_result(self._scripts, self._name, job_id, seconds)

@@ -5,7 +5,8 @@
     ├── LockLostError        extend/release/complete by a consumer that no longer holds the job
     ├── JobNotFoundError     result() of a job the queue neither holds nor keeps a result of
     ├── DeadJobError         result() of a job that is in the dead letters
-    └── NotReplicatedError   put() with min_replicas: fewer replicas confirmed the job in time
+    ├── NotReplicatedError   put() with min_replicas: fewer replicas confirmed the job in time
+    └── ShardsMismatchError  a queue opened with another number of shards than it has
 
 Bad arguments raise the built-in ``ValueError`` or ``TypeError`` before anything
 reaches Redis; connection failures surface as ``redis.exceptions`` errors.
@@ -20,6 +21,7 @@ __all__ = [
     "JobQueueError",
     "LockLostError",
     "NotReplicatedError",
+    "ShardsMismatchError",
 ]
 
 
@@ -107,3 +109,18 @@ class NotReplicatedError(JobQueueError):
         self.job_ids = job_ids
         self.replicas = replicas
         self.wanted = wanted
+
+
+class ShardsMismatchError(JobQueueError):
+    """The queue was opened with ``shards=given``, but Redis holds it with ``stored``
+    shards (1: a queue that is not sharded). Nothing was changed: open it with
+    ``shards=stored`` (a queue's number of shards never changes)."""
+
+    def __init__(self, *, queue_name: str, stored: int, given: int) -> None:
+        super().__init__(
+            f"queue {queue_name!r} has shards={stored} in Redis, but was opened with "
+            f"shards={given}: open it with shards={stored} (a queue's shards never change)",
+            queue_name=queue_name,
+        )
+        self.stored = stored
+        self.given = given

@@ -119,9 +119,11 @@ def _queue_fixtures(config: pytest.Config) -> object:
 
 
 async def _remove(queue: RedisJobQueue) -> None:
-    """Purge ``queue`` and delete its marker key: the session's server keeps nothing of it."""
+    """Purge ``queue`` and delete its marker key (and a sharded queue's shards and its
+    shards' markers): the session's server keeps nothing of it."""
     await queue.purge()
-    await queue.redis.delete(queue.keys.marker)
+    for key in (queue.keys.marker, queue.keys.shards, *(k.marker for k in queue.shard_keys)):
+        await queue.redis.delete(key)
 
 
 class _Missing:

@@ -14,6 +14,7 @@ from ._records import DeadLetter, QueueStats, WaitingJob
 
 if TYPE_CHECKING:
     from ._scripts import Scripts
+    from ._shardcheck import ShardCheck
 
 __all__ = ["QueueInspection", "queue_names"]
 
@@ -23,9 +24,11 @@ class QueueInspection:
 
     _name: str
     _scripts: Scripts
+    _check_shards: ShardCheck
 
     async def stats(self) -> QueueStats:
         """Count the queue's jobs by state, by the Redis server's clock."""
+        await self._check_shards()
         ready, locked, delayed, dead = await self._scripts.stats()
         return QueueStats(ready=ready, locked=locked, delayed=delayed, dead=dead)
 
@@ -42,6 +45,7 @@ class QueueInspection:
         """The next ``count`` waiting jobs (ready, then delayed), in the order they become
         due, without taking them. Locked jobs are not shown."""
         _args.positive_int(count, "count")
+        await self._check_shards()
         return [
             WaitingJob(job_id, _codec.decode(payload), due_us / 1_000_000)
             for job_id, payload, due_us in await self._scripts.peek(count)
@@ -51,6 +55,7 @@ class QueueInspection:
         """The dead-lettered jobs, oldest first; at most ``limit`` of them (None: all)."""
         if limit is not None:
             _args.positive_int(limit, "limit")
+        await self._check_shards()
         return [
             DeadLetter(e.id, _codec.decode(e.payload), e.deliveries, e.died_at_us / 1e6, e.error)
             for e in await self._scripts.dead(limit)
@@ -68,6 +73,7 @@ class QueueInspection:
         )
         if job_ids is not None and not ids:
             return 0
+        await self._check_shards()
         return await self._scripts.requeue_dead(ids)
 
     async def delete_dead(self, job_ids: Iterable[str] | None = None) -> int:
@@ -82,6 +88,7 @@ class QueueInspection:
         )
         if job_ids is not None and not ids:
             return 0
+        await self._check_shards()
         return await self._scripts.delete_dead(ids)
 
     async def purge(self) -> int:
@@ -89,6 +96,7 @@ class QueueInspection:
 
         Consumers holding jobs then get ``LockLostError`` when they complete them.
         """
+        await self._check_shards()
         return await self._scripts.purge()
 
 

@@ -24,6 +24,15 @@ ajq:{NAME}:worker:ID hash  what the worker ID reports of itself (host, pid, coun
 ajq:{NAME}:trace:ID  string  the trace context of job ID (aioredisjobqueue.otel); expires
 ajq:{NAME}:done      pub/sub channel: jobs completed, dead-lettered or cancelled (ids)
 ajq:{NAME}:ticks     hash  periodic schedule name -> its last tick queued (µs since the epoch)
+ajq:{NAME}:shards    string  N, for a queue of N > 1 shards (``RedisJobQueue(name, shards=N)``)
+
+A sharded queue keeps its jobs in N shards, each with every key above under a hash tag of
+its own, ``NAME{I.SALT}`` for shard I (``ajq:{orders{0.5}:waiting``): no queue name holds a
+"{", so no shard's key is any other queue's. SALT is the first number from 0 up that puts
+the tag's cluster slot within a quarter segment of the middle of shard I's N-th of the
+slot range, so the N shards spread evenly over the slots, and so over a cluster's
+masters. The tags are part of the stored layout: ``shard_tags`` must never change. A
+sharded queue's marker and ``shards`` key (and its workers) are under ``{NAME}`` itself.
 
 Every job in the payloads hash sits in exactly one of ready, waiting, locked and dead. Only
 the functions of lua/prelude.lua read or write a state ("DELIVERIES:TOKEN"), an entry of
@@ -32,14 +41,19 @@ the ready list and the server clock.
 
 from __future__ import annotations
 
+import binascii
 from dataclasses import dataclass
+from functools import cache
 
 __all__ = [
     "MARKER_PATTERN",
+    "SLOTS",
     "WORKERS_PATTERN",
     "QueueKeys",
+    "key_slot",
     "queue_name_of_marker",
     "queue_name_of_workers",
+    "shard_tags",
     "validate_queue_name",
 ]
 
@@ -48,6 +62,8 @@ MAX_QUEUE_NAME = 200
 MARKER_PATTERN = "ajq:{*}:queue"
 # SCAN pattern of the worker lists of queues that have live (or lately dead) workers
 WORKERS_PATTERN = "ajq:{*}:workers"
+# The slots of a Redis Cluster
+SLOTS = 16384
 
 
 def validate_queue_name(name: object) -> str:
@@ -77,13 +93,20 @@ def validate_queue_name(name: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class QueueKeys:
-    """The key names of the queue ``name``."""
+    """The key names of the queue ``name``; with ``shard`` (``"I.SALT"``), of that shard of
+    the sharded queue ``name``."""
 
     name: str
+    shard: str = ""
+
+    @property
+    def tag(self) -> str:
+        """The hash tag every key of the queue (or of the shard) is under."""
+        return f"{self.name}{{{self.shard}" if self.shard else self.name
 
     @property
     def prefix(self) -> str:
-        return f"ajq:{{{self.name}}}:"
+        return f"ajq:{{{self.tag}}}:"
 
     @property
     def ready(self) -> str:
@@ -137,6 +160,12 @@ class QueueKeys:
         return self.prefix + "ticks"
 
     @property
+    def shards(self) -> str:
+        """How many shards the queue has, for a queue of more than one (``RedisJobQueue(name,
+        shards=N)``); set once, by its first use."""
+        return self.prefix + "shards"
+
+    @property
     def workers(self) -> str:
         """The live workers of the queue: a zset of worker ids scored by heartbeat expiry."""
         return self.prefix + "workers"
@@ -186,6 +215,35 @@ def queue_name_of_workers(key: str) -> str | None:
 
 
 def _name_in(key: str, suffix: str) -> str | None:
+    """The queue name in ``key``; None for a key of no queue, or of a shard."""
     if key.startswith("ajq:{") and key.endswith(suffix):
-        return key[len("ajq:{") : -len(suffix)]
+        name = key[len("ajq:{") : -len(suffix)]
+        return None if "{" in name else name
     return None
+
+
+def key_slot(tag: str) -> int:
+    """The Redis Cluster slot of every key under the hash tag ``tag`` (CRC16 mod 16384)."""
+    return binascii.crc_hqx(tag.encode(), 0) % SLOTS
+
+
+@cache
+def shard_tags(name: str, shards: int) -> tuple[str, ...]:
+    """The ``"I.SALT"`` of each shard of the queue ``name`` of ``shards`` shards, so that
+    shard I's slot lies within a quarter segment of the middle of the I-th of ``shards``
+    equal segments of the slot range (the nearest slot found, when no slot is that near)."""
+    segment = SLOTS / shards
+    tolerance = segment / 4
+    tags = []
+    for index in range(shards):
+        target = (index + 0.5) * segment
+        best, best_distance = "", float("inf")
+        for salt in range(64 * SLOTS):
+            shard = f"{index}.{salt}"
+            distance = abs(key_slot(f"{name}{{{shard}") - target)
+            if distance < best_distance:
+                best, best_distance = shard, distance
+                if distance <= tolerance:
+                    break
+        tags.append(best)
+    return tuple(tags)

@@ -6,17 +6,17 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
-from typing import Any, Generic, Self
+from typing import Any, Generic, Self, cast
 
 from redis.asyncio import Redis
 
 from . import _args, _codec
-from ._batch import SCRIPT_BYTES, SCRIPT_JOBS, Batcher, chunks
+from ._batch import SCRIPT_BYTES, Batcher
 from ._byid import JobsById
 from ._client import DEFAULT_MAX_CONNECTIONS, client_for, close_client
-from ._errors import DuplicateJobError, LockLostError, NotReplicatedError
+from ._errors import LockLostError
 from ._eviction import EvictionCheck
 from ._inspect import QueueInspection
 from ._job import Job
@@ -24,9 +24,12 @@ from ._keys import QueueKeys, validate_queue_name
 from ._link import QueueLink
 from ._payloads import P, PayloadCodec, resolve_codec
 from ._poll import Poller
+from ._put import Producing, put_bytes
 from ._records import DeadLetter, QueueStats, WaitingJob
 from ._results import DEFAULT_RESULT_TTL, NO_RESULT, DoneChannel, ttl_ms
+from ._route import Caller
 from ._scripts import Completion, Delivery, Scripts
+from ._shardcheck import ShardCheck
 from ._status import bound_error
 from ._take import Taker
 from ._transient import CAUGHT
@@ -43,7 +46,7 @@ _BATCH_ITEMS = 256
 MAX_GET = 1_000_000
 
 
-class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
+class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
     """A queue of unique JSON jobs on Redis, taken under locks that expire by themselves.
 
     Payloads are JSON values (``RedisJobQueue[Any]``), or instances of a type ``P`` stored
@@ -70,7 +73,20 @@ class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
     them, for ``replica_timeout`` seconds at most, and raise ``NotReplicatedError`` when
     fewer did: acknowledged jobs then survive a failover (on a Redis Cluster, the WAIT goes
     to the primary that owns the queue's slot).
+
+    ``shards`` (default 1) spreads the queue over that many shards, each under a hash tag
+    of its own, so that on a Redis Cluster its jobs spread over the masters: a job goes to
+    the shard of its id, gets take from every shard in turn, and order holds within a
+    shard only. The number is stored in Redis at the queue's first use; opening the queue
+    with another raises ``ShardsMismatchError``.
     """
+
+    def __new__(cls, *args: Any, shards: int = 1, **kwargs: Any) -> Self:
+        if cls is RedisJobQueue and _args.shards(shards) > 1:
+            from ._sharded import ShardedJobQueue
+
+            return cast(Self, object.__new__(ShardedJobQueue))
+        return object.__new__(cls)
 
     def __init__(
         self,
@@ -92,8 +108,10 @@ class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
         codec: PayloadCodec[P] | None = None,
         min_replicas: int = 0,
         replica_timeout: float = 0.1,
+        shards: int = 1,
     ) -> None:
         self._name = validate_queue_name(queue_name)
+        self._shard_count = _args.shards(shards)
         self._codec: PayloadCodec[P] = resolve_codec(payload_type, codec)
         _args.positive_int(max_connections, "max_connections")
         self._max_deliveries = (
@@ -119,16 +137,26 @@ class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
             service_name=service_name,
         )
         self._redis, self._owns_client = self._client.redis, self._client.owned
-        self._keys = QueueKeys(self._name)
-        # on a cluster: to the primary of the queue's slot, for its pipe and subscriptions
-        self._route = self._client.route(self._keys.waiting, max_connections)
-        self._pipe = self._client.pipe(max_connections, self._route)
+        self._wire(QueueKeys(self._name), max_connections)
+        # warns once if Redis may evict the queue's keys: at the first put or get
+        self._check_eviction = EvictionCheck(self._client.command(self._pipe), self._name)
+        self._check_shards = ShardCheck(self._redis, self._pipe, self._keys, self._shard_count)
+
+    def _wire(self, keys: QueueKeys, max_connections: int, pipe: Caller | None = None) -> None:
+        """Make the parts that work on the keys ``keys``: scripts, batchers, taker and
+        subscriptions. A shard of a sharded queue shares the queue's ``pipe`` on one node;
+        on a cluster each makes its own, to the primary of its slot."""
+        self._keys = keys
+        # on a cluster: to the primary of the keys' slot, for their pipe and subscriptions
+        self._route = self._client.route(keys.waiting, max_connections)
+        self._owns_pipe = pipe is None or self._route is not None
+        self._pipe = self._client.pipe(max_connections, self._route) if self._owns_pipe else pipe
         sharded = self._route is not None
         self._scripts = Scripts(self._redis, self._keys, self._pipe, sharded=sharded)
         self._put_batcher: Batcher[tuple[str, bytes, int], bool] = Batcher(
             self._send_puts,
             max_items=_BATCH_ITEMS,
-            weight=_bytes,
+            weight=put_bytes,
             max_weight=SCRIPT_BYTES,
         )
         self._complete_batcher: Batcher[Completion, bool] = Batcher(
@@ -139,8 +167,6 @@ class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
         subscriber = self._client.subscriber(max_connections, self._route)
         self._waker = Waker(subscriber, self._keys.wake)
         self._done = DoneChannel(subscriber, self._keys.done)
-        # warns once if Redis may evict the queue's keys: at the first put or get
-        self._check_eviction = EvictionCheck(self._client.command(self._pipe), self._name)
 
     @property
     def name(self) -> str:
@@ -162,6 +188,16 @@ class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
         """The Redis key names of this queue."""
         return self._keys
 
+    @property
+    def shards(self) -> int:
+        """How many shards the queue has (1 unless it was opened with ``shards=N``)."""
+        return self._shard_count
+
+    @property
+    def shard_keys(self) -> tuple[QueueKeys, ...]:
+        """The key names of each shard, in shard order (one shard: ``(keys,)``)."""
+        return (self._keys,)
+
     async def aclose(self) -> None:
         """Close the connection pool the queue made; a client given as ``redis`` stays open.
 
@@ -174,7 +210,8 @@ class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
         await self._taker.aclose()
         while self._orphans:
             await asyncio.gather(*self._orphans, return_exceptions=True)
-        for caller in (self._pipe, self._route):  # one object on a cluster: closes once
+        # one object on a cluster: closes once; a shard on one node leaves the queue's
+        for caller in (self._pipe if self._owns_pipe else None, self._route):
             if caller is not None:
                 await caller.aclose()
         if self._owns_client:
@@ -190,103 +227,6 @@ class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    # -- producing -------------------------------------------------------------------
-
-    def _encode(self, value: Any, what: str = "payload") -> bytes:
-        return _codec.encode_bounded(value, self._max_payload_bytes, what)
-
-    async def put(self, payload: P, *, delay: float = 0.0, key: str | None = None) -> str:
-        """Queue ``payload``; due after ``delay`` seconds. Return the job id.
-
-        The id is the payload's content id, or with ``key`` (an idempotency key, a request
-        id) the id of the key: then the key, not the content, makes the job unique.
-        Raises ``DuplicateJobError`` while a job of that id is in the queue, ``TypeError`` or
-        ``ValueError`` for a payload JSON cannot represent or that is too large, or a bad key.
-        """
-        delay_us = _args.delay_us(delay)
-        text = self._encode(self._codec.to_json(payload))
-        job_id = _codec.id_of(text) if key is None else _codec.key_id(key)
-        await self._check_eviction()
-        if not await self._put_batcher.submit((job_id, text, delay_us)):
-            raise DuplicateJobError(queue_name=self._name, job_id=job_id)
-        return job_id
-
-    async def _send_puts(self, jobs: list[tuple[str, bytes, int]]) -> list[bool]:
-        """One put.lua call; with ``min_replicas``, then WAIT, and ``NotReplicatedError``
-        (naming the jobs it queued) when too few replicas confirmed them.
-
-        A batch of several callers' puts fails as a whole then: each caller gets the error,
-        whose ``job_ids`` say which jobs of the batch were queued."""
-        if not self._min_replicas:
-            return await self._scripts.put(jobs)
-        added, acked = await self._scripts.put_replicated(
-            jobs, self._min_replicas, self._replica_timeout_ms
-        )
-        if acked < self._min_replicas and any(added):
-            raise NotReplicatedError(
-                queue_name=self._name,
-                job_ids=[job[0] for job, new in zip(jobs, added, strict=True) if new],
-                replicas=acked,
-                wanted=self._min_replicas,
-            )
-        return added
-
-    async def put_many(
-        self,
-        payloads: Iterable[P],
-        *,
-        delay: float = 0.0,
-        keys: Iterable[str | None] | None = None,
-    ) -> list[str | None]:
-        """Queue many payloads, in order; due after ``delay`` seconds.
-
-        ``keys``, one per payload (None for content identity), choose their ids as ``put``'s
-        ``key`` does. Returns, for each payload in order, its job id, or None where it was a
-        duplicate (of a job in the queue, or of an earlier payload of the batch). Never
-        raises for duplicates; any bad payload or key raises before anything is queued.
-
-        The payloads go out in script calls of at most 1,000 jobs and 4 MiB each, one after
-        another (one round trip for up to 1,000 small payloads), so that a large batch
-        never keeps Redis busy. A call that raises after it started sending (a dropped
-        connection, a Redis error, a cancellation) may have queued the payloads of the
-        first script calls: the outcome of each is then unknown. Putting the same
-        payloads again is safe, since each content is queued once; those already queued
-        come back as None.
-        """
-        delay_us = _args.delay_us(delay)
-        payloads = list(payloads)
-        chosen = [None] * len(payloads) if keys is None else list(keys)
-        if len(chosen) != len(payloads):
-            raise ValueError(
-                f"keys must have one key (or None) per payload: got {len(chosen)} keys "
-                f"for {len(payloads)} payloads"
-            )
-        ids: list[str] = []
-        batch: dict[str, tuple[str, bytes, int]] = {}
-        for index, (payload, key) in enumerate(zip(payloads, chosen, strict=True)):
-            try:
-                text = self._encode(self._codec.to_json(payload))
-            except (TypeError, ValueError) as exc:
-                error = TypeError if isinstance(exc, TypeError) else ValueError
-                raise error(f"payloads[{index}]: {exc}") from None
-            job_id = _codec.id_of(text) if key is None else _codec.key_id(key, f"keys[{index}]")
-            ids.append(job_id)
-            batch.setdefault(job_id, (job_id, text, delay_us))
-        if not batch:
-            return []
-        await self._check_eviction()
-        added: dict[str, bool] = {}
-        for chunk in chunks(list(batch.values()), SCRIPT_JOBS, SCRIPT_BYTES, weight=_bytes):
-            added.update(zip((j[0] for j in chunk), await self._send_puts(chunk), strict=True))
-        result: list[str | None] = []
-        for job_id in ids:
-            if added.get(job_id):
-                result.append(job_id)
-                added[job_id] = False  # a later equal payload of the batch is a duplicate
-            else:
-                result.append(None)
-        return result
 
     # -- consuming -------------------------------------------------------------------
 
@@ -312,8 +252,9 @@ class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
         if count > MAX_GET:
             raise ValueError(f"count must be <= {MAX_GET}, got {count!r}")
         lock_ms = _args.lock_ms(lock_timeout)
+        await self._check_shards()
         await self._check_eviction()
-        taken = await self._taker.take(count, lock_ms)
+        taken = await self._take(count, lock_ms)
         return [
             Job(
                 self,
@@ -325,6 +266,10 @@ class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
             )
             for d in taken
         ]
+
+    async def _take(self, count: int, lock_ms: int) -> list[Delivery]:
+        """Lock up to ``count`` due jobs for ``lock_ms`` ms."""
+        return await self._taker.take(count, lock_ms)
 
     def _adopt(self, taken: list[Delivery]) -> None:
         """Give back, in a task of the queue's, jobs taken by a get whose caller was
@@ -454,9 +399,5 @@ class RedisJobQueue(JobsById, QueueInspection, Generic[P]):
         return self.consume()
 
     def __repr__(self) -> str:
-        return f"RedisJobQueue({self._name!r})"
-
-
-def _bytes(job: tuple[str, bytes, int]) -> int:
-    """The payload size of a put: (id, text, delay)."""
-    return len(job[1])
+        shards = f", shards={self._shard_count}" if self._shard_count > 1 else ""
+        return f"RedisJobQueue({self._name!r}{shards})"

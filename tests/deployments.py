@@ -48,9 +48,12 @@ async def _factory(**reach: Any) -> AsyncIterator[QueueFactory]:
 
     yield make
     try:
-        for name in {q.name: q for q in made}.values():
-            await name.purge()
-            await name.redis.delete(name.keys.marker)
+        for queue in {q.name: q for q in made}.values():
+            await queue.purge()
+            for key in (queue.keys.marker, queue.keys.shards):
+                await queue.redis.delete(key)
+            for keys in queue.shard_keys:
+                await queue.redis.delete(keys.marker)
     finally:
         for queue in made:
             await queue.aclose()
