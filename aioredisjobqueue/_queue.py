@@ -198,6 +198,11 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
         """The key names of each shard, in shard order (one shard: ``(keys,)``)."""
         return (self._keys,)
 
+    def _shard_of(self, job_id: str) -> RedisJobQueue[P]:
+        """The queue core that holds the job ``job_id`` (hex): this queue, or on a sharded
+        queue the job's shard."""
+        return self
+
     async def aclose(self) -> None:
         """Close the connection pool the queue made; a client given as ``redis`` stays open.
 

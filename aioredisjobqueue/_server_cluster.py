@@ -102,7 +102,8 @@ class RedisClusterServer(Deployment):
     """A Redis Cluster of ``masters`` primaries, each with ``replicas`` replicas, on loopback.
 
     ``start()`` starts every node with ``--cluster-enabled yes``, joins them with
-    ``redis-cli --cluster create`` and waits until every node reports the cluster ok.
+    ``redis-cli --cluster create`` (one primary alone takes every slot) and waits until
+    every node reports the cluster ok.
     ``node_timeout_ms`` is short so that a failover takes a few seconds. ``nodes`` are
     ``RedisServer`` objects: ``kill()`` one to fail it over.
     """
@@ -116,8 +117,11 @@ class RedisClusterServer(Deployment):
         node_timeout_ms: int = 2000,
     ) -> None:
         super().__init__(directory)
-        if masters < 3:
-            raise ValueError(f"masters must be >= 3 (redis-cli --cluster create), got {masters!r}")
+        if masters < 3 and (masters != 1 or replicas):
+            raise ValueError(
+                f"masters must be 1 (with no replicas) or >= 3 (redis-cli --cluster create), "
+                f"got masters={masters!r}, replicas={replicas!r}"
+            )
         self.masters = masters
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
@@ -156,6 +160,10 @@ class RedisClusterServer(Deployment):
                 node = RedisServer(self._dir(f"node-{port}"), args=[*args, *bus], port=port)
                 self.nodes.append(node)
                 node.start()
+            if self.masters == 1:  # redis-cli makes clusters of 3 primaries or more
+                redis_cli(self.nodes[0].port, "cluster", "addslotsrange", "0", "16383")
+                self.wait_ok()
+                return
             redis_cli(
                 self.nodes[0].port,
                 "--cluster", "create",

@@ -8,6 +8,7 @@ before anything changed.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ._errors import ShardsMismatchError
@@ -20,23 +21,30 @@ __all__ = ["ShardCheck", "stored_shards"]
 
 class ShardCheck:
     """``shards.lua`` once: the first call that succeeds claims or compares the queue's
-    shards; later calls return at once. A mismatch raises at every call."""
+    shards; later calls return at once. Concurrent first calls wait for one script call. A
+    mismatch raises at every call."""
 
-    __slots__ = ("_done", "_keys", "_script", "_shards")
+    __slots__ = ("_done", "_keys", "_lock", "_script", "_shards")
 
     def __init__(self, redis: Any, pipe: Caller | None, keys: QueueKeys, shards: int) -> None:
         self._script = _Script(redis, pipe, "shards", (keys.shards, keys.marker))
         self._keys = keys
         self._shards = shards
         self._done = False
+        self._lock = asyncio.Lock()
 
     async def __call__(self) -> None:
         if self._done:
             return
-        stored = int(await self._script(self._shards))
-        if stored != self._shards:
-            raise ShardsMismatchError(queue_name=self._keys.name, stored=stored, given=self._shards)
-        self._done = True
+        async with self._lock:
+            if self._done:
+                return  # another caller's check succeeded while this one waited
+            stored = int(await self._script(self._shards))
+            if stored != self._shards:
+                raise ShardsMismatchError(
+                    queue_name=self._keys.name, stored=stored, given=self._shards
+                )
+            self._done = True
 
 
 async def stored_shards(redis: Any, name: str) -> int:

@@ -35,6 +35,7 @@ from ._payloads import P
 from ._queue import RedisJobQueue
 from ._records import DeadLetter, QueueStats, WaitingJob
 from ._results import NO_RESULT
+from ._shardcheck import stored_shards
 from ._status import JobStatus
 from ._tasks import stop
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from ._scripts import Delivery, Scripts
     from ._wake import Waker
 
-__all__ = ["ShardedJobQueue"]
+__all__ = ["ShardedJobQueue", "open_queue", "stored_shards"]
 
 T = TypeVar("T")
 
@@ -74,7 +75,7 @@ class ShardedJobQueue(RedisJobQueue[P]):
         core._wire(keys, max_connections, self._pipe)
         return core
 
-    def _core_of(self, job_id: str) -> RedisJobQueue[P]:
+    def _shard_of(self, job_id: str) -> RedisJobQueue[P]:
         """The shard of the job ``job_id`` (hex)."""
         return self._cores[int(job_id, 16) % len(self._cores)]
 
@@ -92,7 +93,7 @@ class ShardedJobQueue(RedisJobQueue[P]):
     # -- producing -------------------------------------------------------------------
 
     async def _put_one(self, job_id: str, text: bytes, delay_us: int) -> None:
-        await self._core_of(job_id)._put_one(job_id, text, delay_us)
+        await self._shard_of(job_id)._put_one(job_id, text, delay_us)
 
     async def _put_batch(self, jobs: list[tuple[str, bytes, int]]) -> dict[str, bool]:
         groups: dict[int, list[tuple[str, bytes, int]]] = {}
@@ -156,36 +157,36 @@ class ShardedJobQueue(RedisJobQueue[P]):
     async def complete(
         self, job: Job[P], *, result: Any = NO_RESULT, result_ttl: float | None = None
     ) -> None:
-        await self._core_of(job.id).complete(job, result=result, result_ttl=result_ttl)
+        await self._shard_of(job.id).complete(job, result=result, result_ttl=result_ttl)
 
     async def extend(self, job: Job[P], *, lock_timeout: float) -> None:
-        await self._core_of(job.id).extend(job, lock_timeout=lock_timeout)
+        await self._shard_of(job.id).extend(job, lock_timeout=lock_timeout)
 
     async def release(self, job: Job[P], *, delay: float = 0.0, error: str | None = None) -> None:
-        await self._core_of(job.id).release(job, delay=delay, error=error)
+        await self._shard_of(job.id).release(job, delay=delay, error=error)
 
     async def dead_letter(self, job: Job[P], *, error: str | None = None) -> None:
-        await self._core_of(job.id).dead_letter(job, error=error)
+        await self._shard_of(job.id).dead_letter(job, error=error)
 
     def _link(self, lock_ms: int, min_interval: float, max_interval: float) -> QueueLink:
         return QueueLink(
             self,
             lock_ms=lock_ms,
             poller=self._poller(lock_ms, min_interval, max_interval),
-            scripts=cast("Scripts", _RoutedScripts(self._core_of)),
+            scripts=cast("Scripts", _RoutedScripts(self._shard_of)),
             max_deliveries=self._max_deliveries,
         )
 
     # -- jobs by id ------------------------------------------------------------------
 
     async def status(self, job_id: str) -> JobStatus | None:
-        return await self._core_of(_args.job_id(job_id, "job_id")).status(job_id)
+        return await self._shard_of(_args.job_id(job_id, "job_id")).status(job_id)
 
     async def cancel(self, job_id: str) -> bool:
-        return await self._core_of(_args.job_id(job_id, "job_id")).cancel(job_id)
+        return await self._shard_of(_args.job_id(job_id, "job_id")).cancel(job_id)
 
     async def result(self, job_id: str, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109
-        core = self._core_of(_args.job_id(job_id, "job_id"))
+        core = self._shard_of(_args.job_id(job_id, "job_id"))
         return await core.result(job_id, timeout=timeout)
 
     # -- the queue as a whole --------------------------------------------------------
@@ -259,16 +260,16 @@ class _RoutedScripts:
     shard of its job."""
 
     def __init__(self, core_of: Callable[[str], RedisJobQueue[Any]]) -> None:
-        self._core_of = core_of
+        self._shard_of = core_of
 
     async def release(self, job_id: str, *args: Any, **kwargs: Any) -> Any:
-        return await self._core_of(job_id)._scripts.release(job_id, *args, **kwargs)
+        return await self._shard_of(job_id)._scripts.release(job_id, *args, **kwargs)
 
     async def dead_letter(self, job_id: str, *args: Any) -> Any:
-        return await self._core_of(job_id)._scripts.dead_letter(job_id, *args)
+        return await self._shard_of(job_id)._scripts.dead_letter(job_id, *args)
 
     async def tick(self, schedule: str, tick_us: int, job_id: str, text: bytes) -> Any:
-        return await self._core_of(job_id)._scripts.tick(schedule, tick_us, job_id, text)
+        return await self._shard_of(job_id)._scripts.tick(schedule, tick_us, job_id, text)
 
 
 class _AnyWaker:
@@ -333,3 +334,11 @@ class _AnyWaker:
             await waker.signal().wait()
             event, self._event = self._event, asyncio.Event()
             event.set()
+
+
+async def open_queue(name: str, client: Any, shards: int | None = None) -> RedisJobQueue[Any]:
+    """The queue ``name`` on ``client`` (which it never closes), with ``shards`` shards, or
+    by default with as many as Redis holds for it (1 for a new queue): for the command line
+    and the dashboard, which open queues by name."""
+    found = shards if shards is not None else await stored_shards(client, name)
+    return RedisJobQueue(name, redis=client, shards=found)

@@ -1,9 +1,10 @@
 """The command line: run a worker, look into queues, put and requeue jobs.
 
     aioredisjobqueue worker module:handler --queue NAME [--queue NAME2 ...] [--lifespan m:f] ...
+        [--shards N]
         [--health-port PORT] [--metrics-port PORT] [--log-format text|json]
     aioredisjobqueue stats [NAME ...] [--watch]
-    aioredisjobqueue put NAME JSON [--delay S] [--key K]
+    aioredisjobqueue put NAME JSON [--delay S] [--key K] [--shards N]
     aioredisjobqueue peek NAME [-n N]
     aioredisjobqueue dead NAME
     aioredisjobqueue requeue-dead NAME [ID ...]
@@ -14,7 +15,9 @@ Every command takes ``--url``, by default ``$REDIS_URL``, then ``redis://localho
 ``redis+cluster://host:port`` (or ``--cluster`` before the command) for a Redis Cluster,
 ``redis+sentinel://host:port,host:port/SERVICE/DB`` for the primary Sentinel names.
 Errors are one line on stderr and a non-zero exit status: 1 for what Redis or the queue
-answered (an unknown queue, a duplicate job, no Redis), 2 for bad arguments.
+answered (an unknown queue, a duplicate job, no Redis), 2 for bad arguments. A sharded
+queue is opened with the shards Redis holds for it; ``--shards`` (``put``, ``worker``) makes
+a new queue sharded.
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ from rich.live import Live
 from rich.table import Table
 
 from . import __version__, _args, _codec
+from ._args import MAX_SHARDS
 from ._client import client_for, close_client
-from ._errors import DuplicateJobError
+from ._errors import DuplicateJobError, JobQueueError
 from ._handler import check_handler
 from ._http import Route
 from ._inspect import queue_names
@@ -48,6 +52,7 @@ from ._jsonlog import JsonFormatter
 from ._keys import QueueKeys, validate_queue_name
 from ._queue import QueueStats, RedisJobQueue
 from ._serve import endpoints, health_routes, metrics_routes
+from ._sharded import open_queue, stored_shards
 from ._transient import CONNECTION_ERRORS
 from .worker import DEFAULT_MAX_DELIVERIES, Handler, Worker
 
@@ -71,6 +76,11 @@ def _resolve_url(ctx: click.Context, param: click.Parameter, value: str | None) 
     return url
 
 
+shards_option = click.option(
+    "--shards",
+    type=click.IntRange(min=1, max=MAX_SHARDS),
+    help="The queue's shards, for a new queue (default: as Redis holds the queue; 1 if new).",
+)
 url_option = click.option(
     "--url",
     callback=_resolve_url,
@@ -136,6 +146,8 @@ def _run(url: str, main: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         raise click.ClickException(f"Redis at {_safe(url)} answered: {exc}") from None
     except RedisError as exc:
         raise click.ClickException(f"Redis at {_safe(url)}: {exc}") from None
+    except JobQueueError as exc:  # a queue opened with other shards than it has
+        raise click.ClickException(str(exc)) from None
 
 
 def _safe(url: str) -> str:
@@ -222,6 +234,7 @@ def _queue_names(values: tuple[str, ...]) -> list[str]:
 )
 @url_option
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=10, show_default=True)
+@shards_option
 @click.option(
     "--lock-timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -309,6 +322,7 @@ def worker(
     health_port: int | None,
     metrics_port: int | None,
     http_host: str,
+    shards: int | None,
 ) -> None:
     """Run a handler on the jobs of one or several queues.
 
@@ -348,7 +362,15 @@ def worker(
             )
         # queues with a pool of their own: their calls share one pipelined connection
         limit = max_deliveries or None
-        queues = [RedisJobQueue(name, url=url, max_deliveries=limit) for name in names]
+        queues = [
+            RedisJobQueue(
+                name,
+                url=url,
+                max_deliveries=limit,
+                shards=shards or await stored_shards(client, name),
+            )
+            for name in names
+        ]
         try:
             the_worker = Worker(
                 queues,
@@ -429,7 +451,7 @@ def _stats_table(
 
 async def _read_stats(client: Any, names: Sequence[str]) -> dict[str, QueueStats]:
     found = list(names) or await queue_names(client)
-    return {name: await RedisJobQueue(name, redis=client).stats() for name in found}
+    return {name: await (await open_queue(name, client)).stats() for name in found}
 
 
 async def _read_workers(client: Any, names: Sequence[str]) -> dict[str, int]:
@@ -524,7 +546,10 @@ def _until_stopped(
 @url_option
 @click.option("--delay", type=click.FloatRange(min=0), default=0.0, help="Due after (s).")
 @click.option("--key", help="The job's identity instead of its content (an idempotency key).")
-def put(name: str, payload: str, url: str, delay: float, key: str | None) -> None:
+@shards_option
+def put(
+    name: str, payload: str, url: str, delay: float, key: str | None, shards: int | None
+) -> None:
     """Put the job JSON in the queue NAME and print its id."""
     queue_name = _name(name)
     value = _json_argument(payload)
@@ -535,7 +560,8 @@ def put(name: str, payload: str, url: str, delay: float, key: str | None) -> Non
 
     async def main(client: Any) -> str:
         try:
-            return await RedisJobQueue(queue_name, redis=client).put(value, delay=delay, key=key)
+            queue = await open_queue(queue_name, client, shards)
+            return await queue.put(value, delay=delay, key=key)
         except DuplicateJobError as exc:
             raise click.ClickException(str(exc)) from None
         except (TypeError, ValueError) as exc:
@@ -569,7 +595,7 @@ def _queue_command(name: str, url: str, action: Callable[[RedisJobQueue], Awaita
 
     async def main(client: Any) -> T:
         await _known(client, url, [queue_name])
-        return await action(RedisJobQueue(queue_name, redis=client))
+        return await action(await open_queue(queue_name, client))
 
     return _run(url, main)
 

@@ -87,7 +87,8 @@ class Tracing:
         if not carrier:
             return False
         job = _args.job_id(job_id, "job_id")
-        return await queue._scripts.keep_trace(job, json.dumps(carrier), self._ttl_ms)
+        scripts = queue._shard_of(job)._scripts  # on a sharded queue, the job's shard's
+        return await scripts.keep_trace(job, json.dumps(carrier), self._ttl_ms)
 
     async def on_event(self, event: JobEvent) -> None:
         """The ``on_event`` hook of a ``Worker``: a consumer span per handled job, current
@@ -119,7 +120,7 @@ class Tracing:
             # the job is gone: so is its context (a retry or a dead letter may run again)
             job = event.job
             with contextlib.suppress(*CAUGHT):  # else it expires by itself
-                await job.queue.redis.delete(job.queue.keys.trace(job.id))
+                await job.queue.redis.delete(job.queue._shard_of(job.id).keys.trace(job.id))
 
 
 def _attributes(queue_name: str) -> dict[str, Any]:
@@ -129,7 +130,7 @@ def _attributes(queue_name: str) -> dict[str, Any]:
 async def _context_of(job: Job) -> context.Context | None:
     """The trace context kept with ``job``, or None (none kept, or Redis failed to say)."""
     try:
-        raw = await job.queue.redis.get(job.queue.keys.trace(job.id))
+        raw = await job.queue.redis.get(job.queue._shard_of(job.id).keys.trace(job.id))
     except CAUGHT:  # no context to be had now: the job's span starts a trace of its own
         return None
     if raw is None:

@@ -36,8 +36,8 @@ def run(code: str, url: str, tmp_path: Path) -> list[str]:
     return done.stdout.splitlines()
 
 
-def test_the_section_has_its_two_examples() -> None:
-    assert len(examples()) == 2
+def test_the_section_has_its_three_examples() -> None:
+    assert len(examples()) == 3
 
 
 def test_the_connection_example_runs_on_a_cluster_and_on_sentinel(
@@ -53,3 +53,10 @@ def test_the_replicated_put_example_runs_on_sentinel(
 ) -> None:
     (line,) = run(examples()[1], redis_sentinel.url, tmp_path)
     assert line.startswith("on a replica too: ")
+
+
+def test_the_sharded_queue_example_runs_on_a_cluster(
+    redis_cluster: RedisClusterServer, tmp_path: Path
+) -> None:
+    cluster_url = redis_cluster.url.replace("redis://", "redis+cluster://").removesuffix("/0")
+    assert run(examples()[2], cluster_url, tmp_path) == ["100 90"]

@@ -352,3 +352,40 @@ async def test_a_worker_drains_a_sharded_queue_on_the_cluster(
     assert set(counts.values()) == {1}
     assert (await queue.stats()).total == 0
     assert len([i for i in ids if i]) == 300
+
+
+async def test_a_traced_job_on_a_sharded_queue_is_handled_in_the_requests_trace(
+    make_queue: MakeQueue,
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from aioredisjobqueue.otel import Tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    queue = make_queue(shards=3)
+    tracing = Tracing(provider)
+    with provider.get_tracer("app").start_as_current_span("request"):
+        for shard in range(3):
+            await tracing.put(queue, payloads_on(shard, 3, 1, "traced")[0])
+
+    async def handle(job: Job) -> None:
+        pass
+
+    worker = Worker(queue, handle, on_event=tracing.on_event)
+    task = asyncio.create_task(worker.run())
+    try:
+        await eventually(lambda: worker.counts.get("complete") == 3, watch=[task])
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+    provider.shutdown()
+    spans = exporter.get_finished_spans()
+    publish = {s.context.span_id for s in spans if s.name == f"{queue.name} publish"}
+    process = [s for s in spans if s.name == f"{queue.name} process"]
+    assert len(publish) == 3 and len(process) == 3
+    # each job's span continues the trace of the put that queued it, on whatever shard
+    assert {s.parent.span_id for s in process if s.parent is not None} == publish

@@ -20,6 +20,7 @@ from .._inspect import queue_names
 from .._keys import QueueKeys, validate_queue_name
 from .._queue import RedisJobQueue
 from .._scripts import Scripts
+from .._sharded import open_queue
 
 __all__ = ["MAX_PAGE", "STATES", "NoSuchQueue", "Reader"]
 
@@ -100,7 +101,7 @@ class Reader:
         keys = QueueKeys(name)
         if not await self.client.exists(keys.marker, *keys.all()):
             raise NoSuchQueue(f"no queue {name!r}: nothing was ever put in it")
-        return RedisJobQueue(name, redis=self.client)
+        return await open_queue(name, self.client)
 
     async def overview(self) -> dict[str, Any]:
         """Every queue shown with its counts and number of live workers, and those workers
@@ -108,7 +109,7 @@ class Reader:
         queues: list[dict[str, Any]] = []
         workers: dict[str, dict[str, Any]] = {}
         for name in await self.names():
-            queue = RedisJobQueue(name, redis=self.client)
+            queue = await open_queue(name, self.client)
             stats = await queue.stats()
             alive = await queue.workers()
             row: dict[str, Any] = {"name": name, **dataclasses.asdict(stats)}
