@@ -63,7 +63,7 @@ async def drain(
             await queue.put_many(range(start, min(jobs, start + 10_000)))
         held: Counter[int] = Counter()  # jobs each master holds
         for keys in queue.shard_keys:
-            held[cluster.node_of(keys.waiting).port] += await queue.redis.zcard(keys.waiting)
+            held[cluster.node_of(keys.payloads).port] += await queue.redis.hlen(keys.payloads)
         ports = [n.port for n in cluster.primaries()]
         before = {port: await _cpu(port) for port in ports}
         done = 0

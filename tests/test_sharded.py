@@ -47,10 +47,10 @@ async def evalsha_calls(client: Any) -> int:
     return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
 
 
-async def waiting_by_shard(queue: RedisJobQueue) -> list[set[str]]:
-    """The ids waiting in each shard, read from each shard's own zset."""
+async def jobs_by_shard(queue: RedisJobQueue) -> list[set[str]]:
+    """The ids of the jobs in each shard, read from each shard's own payloads hash."""
     return [
-        {bytes(k).hex() for k in await queue.redis.zrange(keys.waiting, 0, -1)}
+        {bytes(k).hex() for k in await queue.redis.hkeys(keys.payloads)}
         for keys in queue.shard_keys
     ]
 
@@ -65,7 +65,7 @@ async def test_one_shard_keeps_the_unsharded_keys(real_queue: RedisJobQueue) -> 
     assert real_queue.keys.waiting == f"ajq:{{{name}}}:waiting"
     await real_queue.put({"a": 1})
     keys = sorted([k.decode() async for k in real_queue.redis.scan_iter(match=f"ajq:*{name}*")])
-    assert keys == [f"ajq:{{{name}}}:{k}" for k in ("payloads", "queue", "waiting")]
+    assert keys == [f"ajq:{{{name}}}:{k}" for k in ("payloads", "queue", "ready")]
 
 
 # -- routing by id ---------------------------------------------------------------------
@@ -81,7 +81,7 @@ async def test_equal_content_is_one_job_across_shards(make_queue: MakeQueue) -> 
     assert ids[7] is None and ids[8] is None  # {"order": 7} queued before; 3 twice
     assert sum(i is not None for i in ids) == 7
     assert (await queue.stats()).ready == 8
-    assert sum(len(ids) for ids in await waiting_by_shard(queue)) == 8
+    assert sum(len(ids) for ids in await jobs_by_shard(queue)) == 8
 
 
 async def test_put_many_splits_jobs_by_id_one_script_call_per_shard(
@@ -92,7 +92,7 @@ async def test_put_many_splits_jobs_by_id_one_script_call_per_shard(
     before = await evalsha_calls(queue.redis)
     ids = await queue.put_many({"n": n} for n in range(400))
     assert await evalsha_calls(queue.redis) - before == 4
-    by_shard = await waiting_by_shard(queue)
+    by_shard = await jobs_by_shard(queue)
     for index, shard_ids in enumerate(by_shard):
         assert 60 <= len(shard_ids) <= 140  # about a quarter each
         assert all(int(i, 16) % 4 == index for i in shard_ids)
@@ -223,7 +223,7 @@ async def test_inspection_spans_every_shard(make_queue: MakeQueue) -> None:
     assert (await queue.stats()).ready == 5
     assert await queue.purge() == 11
     assert (await queue.stats()).total == 0
-    assert await waiting_by_shard(queue) == [set(), set(), set()]
+    assert await jobs_by_shard(queue) == [set(), set(), set()]
 
 
 async def test_a_sharded_queue_lists_once_by_its_name(make_real_queue: MakeQueue) -> None:
@@ -331,8 +331,8 @@ async def test_a_worker_drains_a_sharded_queue_on_the_cluster(
     # every master holds a third of the jobs
     per_master: Counter[int] = Counter()
     for keys in queue.shard_keys:
-        per_master[redis_cluster.node_of(keys.waiting).port] += await queue.redis.zcard(
-            keys.waiting
+        per_master[redis_cluster.node_of(keys.payloads).port] += await queue.redis.hlen(
+            keys.payloads
         )
     assert sorted(per_master.values())[0] >= 60
 
