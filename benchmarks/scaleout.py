@@ -29,7 +29,7 @@ from aioredisjobqueue import RedisJobQueue
 from aioredisjobqueue.testing import RedisClusterServer
 
 from .harness import summarize
-from .report import span, table
+from .tables import span, table
 
 # (masters, shards) in the order they run
 CONFIGS = ((1, 1), (1, 3), (3, 1), (3, 3), (3, 6))

@@ -14,6 +14,7 @@ from conftest import MakeQueue
 from helpers import eventually
 
 from aioredisjobqueue import (
+    DoNotRetry,
     DuplicateJobError,
     Job,
     JobStatus,
@@ -389,3 +390,35 @@ async def test_a_traced_job_on_a_sharded_queue_is_handled_in_the_requests_trace(
     assert len(publish) == 3 and len(process) == 3
     # each job's span continues the trace of the put that queued it, on whatever shard
     assert {s.parent.span_id for s in process if s.parent is not None} == publish
+
+
+async def test_a_worker_retries_and_dead_letters_on_each_jobs_shard(
+    make_queue: MakeQueue,
+) -> None:
+    queue = make_queue(shards=3)
+    await queue.put_many([{"n": n} for n in range(30)] + [{"dead": n} for n in range(6)])
+    deliveries: Counter[str] = Counter()
+
+    async def handle(job: Job) -> None:
+        deliveries[job.id] += 1
+        if "dead" in job.payload:
+            raise DoNotRetry("no use")
+        if job.deliveries == 1:
+            raise ValueError("first time fails")
+
+    worker = Worker(queue, handle, concurrency=8, retry_delay=0.01, retry_max_delay=0.05)
+    task = asyncio.create_task(worker.run())
+    try:
+        await eventually(
+            lambda: worker.counts.get("complete") == 30 and worker.counts.get("dead") == 6,
+            "every job retried once and completed, or dead-lettered",
+            watch=[task],
+        )
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+    assert worker.counts.get("retry") == 30 and not worker.counts.get("lock_lost")
+    dead = await queue.dead_letters()
+    assert sorted(d.payload["dead"] for d in dead) == list(range(6))
+    assert {shard_of(d.payload, 3) for d in dead} == {0, 1, 2}
+    assert (await queue.stats()).total == 6
