@@ -6,7 +6,6 @@ installed; it starts its own redis-server.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -151,10 +150,12 @@ def test_worker_benchmark_prints_its_table(project_root: Path, tmp_path: Path) -
     assert rows["handler at 10x its lock: runs / rival takes (each repeat)"] == "1 / 0"
 
 
-def test_n_of_gives_a_library_fewer_drain_jobs_and_says_so(project_root: Path) -> None:
+def test_n_of_gives_a_library_fewer_drain_jobs_and_says_so(
+    project_root: Path, tmp_path: Path
+) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke", "--workloads", "drain",
-         "--n-of", "aioredisjobqueue=50", "--output", os.devnull],
+         "--n-of", "aioredisjobqueue=50", "--output", str(tmp_path / "fewer.md")],
         cwd=project_root, capture_output=True, text=True, timeout=110,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
