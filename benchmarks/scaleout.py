@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
 import uuid
@@ -105,7 +106,12 @@ async def measure(
 
 
 def report(
-    found: dict[tuple[int, int], list[Drain]], jobs: int, repeat: int, consumers: int, batch: int
+    found: dict[tuple[int, int], list[Drain]],
+    jobs: int,
+    repeat: int,
+    consumers: int,
+    batch: int,
+    load: float,
 ) -> list[str]:
     rows = []
     for (masters, shards), drains in found.items():
@@ -126,7 +132,9 @@ def report(
         ])  # fmt: skip
     head = (
         f"Scale-out: one queue drained by get_many({batch}) + complete, {jobs:,} no-op jobs, "
-        f"{consumers} consumer tasks in one process, {repeat} runs, Redis Cluster on loopback"
+        f"{consumers} consumer tasks in one process, {repeat} runs, Redis Cluster on loopback "
+        f"(`python -m benchmarks.scaleout`, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
+        f"load average {load:.1f} at the start)"
     )
     columns = [
         "masters", "shards", "jobs/s", "Redis CPU µs/job, each master holding jobs",
@@ -143,6 +151,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     with (
         tempfile.TemporaryDirectory() as root,
         RedisClusterServer(Path(root) / "one", masters=1) as one,
@@ -151,7 +160,7 @@ def main() -> None:
         found = asyncio.run(
             measure({1: one, 3: three}, args.jobs, args.repeat, args.consumers, args.batch)
         )
-    lines = report(found, args.jobs, args.repeat, args.consumers, args.batch)
+    lines = report(found, args.jobs, args.repeat, args.consumers, args.batch, load)
     print("\n".join(lines))
     if args.output:
         args.output.write_text("\n".join(lines) + "\n")
