@@ -2,10 +2,11 @@
 growth, per job, for queues of several sizes; then how long status, cancel and a duplicate
 put of the last ready job take in the largest (they scan the ready list).
 
-    python scripts/job_memory.py [URL] [SIZES] [PAYLOAD_BYTES]
-    python scripts/job_memory.py redis://localhost:6379/0 1000,100000 100
+    python scripts/job_memory.py [SIZES] [PAYLOAD_BYTES]
+    python scripts/job_memory.py 1000,100000 100
 
-It FLUSHES THE DATABASE of URL before each size: run it on a server of its own.
+It runs on a throwaway redis-server of its own (``redis-server`` on the PATH), which it
+flushes before each size.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import redis.asyncio as aredis
 
 from aioredisjobqueue import DuplicateJobError, RedisJobQueue, job_id
 from aioredisjobqueue._codec import encode
+from aioredisjobqueue.testing import RedisServer
 
 
 def payload(i: int, size: int) -> dict[str, Any]:
@@ -33,7 +35,8 @@ async def used_memory(client: aredis.Redis) -> int:
 async def measure(client: aredis.Redis, url: str, n: int, size: int) -> RedisJobQueue:
     await client.flushdb()
     queue: RedisJobQueue = RedisJobQueue(f"memory-{n}", url=url)
-    await queue.put("warm up")  # the scripts are loaded and the keys exist before
+    # the scripts, the keys and the connection's buffers exist before the measure
+    await queue.put_many([payload(-i, size) for i in range(1, 1001)])
     keys = [k async for k in client.scan_iter(match=f"ajq:{{memory-{n}}}:*")]
     usage_before = {k: await client.memory_usage(k, samples=0) or 0 for k in keys}
     before = await used_memory(client)
@@ -72,10 +75,9 @@ async def scans(queue: RedisJobQueue, n: int, size: int) -> None:
         print(f"  {what} of the last of {n} ready jobs: {took:.2f} ms (one round trip)")
 
 
-async def main() -> None:
-    url = sys.argv[1] if len(sys.argv) > 1 else "redis://localhost:6379/0"
-    sizes = [int(s) for s in (sys.argv[2] if len(sys.argv) > 2 else "1000,100000").split(",")]
-    size = int(sys.argv[3]) if len(sys.argv) > 3 else 100
+async def main(url: str) -> None:
+    sizes = [int(s) for s in (sys.argv[1] if len(sys.argv) > 1 else "1000,100000").split(",")]
+    size = int(sys.argv[2]) if len(sys.argv) > 2 else 100
     client = aredis.Redis.from_url(url)
     try:
         for n in sizes:
@@ -88,4 +90,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    with RedisServer() as server:
+        print(f"redis-server {server.version}" if hasattr(server, "version") else server.url)
+        asyncio.run(main(server.url))
