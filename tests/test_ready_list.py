@@ -62,6 +62,21 @@ async def test_a_ready_job_is_unique_until_it_leaves_the_queue(queue: RedisJobQu
     assert [j.payload for j in await queue.get_many(5)] == [{"n": 2}, {"n": 1}]
 
 
+async def _lpos_calls(queue: RedisJobQueue) -> int:
+    stats = await queue.redis.info("commandstats")
+    return int(stats.get("cmdstat_lpos", {}).get("calls", 0))
+
+
+@pytest.mark.real_redis
+async def test_a_duplicate_put_does_not_scan_the_ready_list(real_queue: RedisJobQueue) -> None:
+    await real_queue.put_many(range(1000))
+    before = await _lpos_calls(real_queue)
+    with pytest.raises(DuplicateJobError):
+        await real_queue.put(999)
+    assert await real_queue.put_many([0, 500]) == [None, None]
+    assert await _lpos_calls(real_queue) == before
+
+
 async def test_status_cancel_and_peek_of_ready_jobs(queue: RedisJobQueue) -> None:
     before = await server_time_us(queue.redis)
     ids = await queue.put_many(["a", "b", "c"])

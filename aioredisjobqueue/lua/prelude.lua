@@ -107,12 +107,24 @@ end
 -- Every job whose payload is stored sits in exactly one of the ready list and the zsets
 -- waiting, locked and dead; add_job counts on it to heal what an eviction leaves.
 
+-- true if the ready list and the zsets hold as many jobs as there are payloads: then every
+-- payload has its entry (none was lost), so a payload stored means a job in the queue, and
+-- a duplicate is known in O(1) without scanning the ready list. (Entries whose payload is
+-- gone could make up for lost ones only after a payload field alone was removed: Redis
+-- evicts whole keys, and a new payloads hash drops every other key, see add_job.)
+local function placed_all(k)
+  local placed = ready_count(k.ready) + redis.call('ZCARD', k.waiting)
+    + redis.call('ZCARD', k.locked) + redis.call('ZCARD', k.dead)
+  return placed == redis.call('HLEN', k.payloads)
+end
+
 -- queue the job `id` with the canonical JSON `text`, due at `at` (µs), unless it is in the
 -- queue already; true if it was queued. A job due at once (`ready`) goes to the ready list,
 -- one due later to the waiting zset. `k` names the keys: ready, waiting, payloads, locked,
 -- dead, state, errors. An eviction (Redis dropping whole keys to free memory) can leave a
 -- payload in no list or zset: that job is queued again, as new, instead of being a
--- duplicate for ever (a duplicate of a ready job is looked for in the ready list: O(n)).
+-- duplicate for ever (once the counts show an entry lost, a duplicate of a ready job is
+-- looked for in the ready list: O(n)).
 -- A new payload drops what an eviction of the payloads may have left of an older job (zset
 -- entries, state, last error); a payload put in an empty payloads hash drops everything
 -- the other keys hold, since a job without its payload is no job (and the ready list
@@ -128,6 +140,9 @@ local function add_job(k, id, text, at, ready)
       redis.call('HDEL', k.errors, id)
     end
   else
+    if placed_all(k) then
+      return false
+    end
     for _, key in ipairs({k.waiting, k.locked, k.dead}) do
       if redis.call('ZSCORE', key, id) then
         return false
