@@ -35,19 +35,24 @@ class FairTaker:
         return [link.signal() for link in self._links]
 
     async def take(self, count: int) -> list[tuple[QueueLink, Job]]:
-        """Take up to ``count`` due jobs across the queues, each with its queue's link."""
+        """Take up to ``count`` due jobs across the queues, each with its queue's link; the
+        completions waiting in each queue go with its take (alone, if it takes none)."""
         n = len(self._links)
         start, self._next = self._next, (self._next + 1) % n
         taken: list[tuple[QueueLink, Job]] = []
         for k in range(n):
             left = count - len(taken)
-            if left == 0:
-                break
             link = self._links[(start + k) % n]
             share = -(-left // (n - k))  # rounded up: with fewer slots than queues, one each
-            jobs = await link.try_take(share)
-            taken.extend((link, job) for job in jobs or ())
+            if share or link.settling:
+                jobs = await link.try_take(share)
+                taken.extend((link, job) for job in jobs or ())
         return taken
+
+    @property
+    def settling(self) -> bool:
+        """Whether completions wait in any queue for the next take."""
+        return any(link.settling for link in self._links)
 
     async def pause(self, signals: Sequence[asyncio.Event]) -> None:
         """After ``take()`` found nothing: wait with backoff, or until a queue wakes up."""

@@ -3,14 +3,14 @@ and how handlers reach it; and the job a handler runs, for code it calls (``curr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from ._job import Job
 
-__all__ = ["Lifespan", "current_job", "handling", "lifespan_state", "worker_state"]
+__all__ = ["CURRENT_JOB", "Lifespan", "current_job", "lifespan_state", "worker_state"]
 
 T = TypeVar("T")
 
@@ -18,7 +18,8 @@ Lifespan = Callable[[], AbstractAsyncContextManager[Any]]
 
 _NOTHING: Any = object()
 STATE: ContextVar[Any] = ContextVar("aioredisjobqueue_worker_state", default=_NOTHING)
-_JOB: ContextVar[Job | None] = ContextVar("aioredisjobqueue_current_job", default=None)
+# the job whose handler runs in this task (set and reset by the Worker around each handler)
+CURRENT_JOB: ContextVar[Job | None] = ContextVar("aioredisjobqueue_current_job", default=None)
 
 
 def worker_state(kind: type[T]) -> T:
@@ -67,17 +68,7 @@ def current_job() -> Job:
     For a typed task, which gets its arguments rather than the job. Raises ``LookupError``
     outside a Worker's handler.
     """
-    job = _JOB.get()
+    job = CURRENT_JOB.get()
     if job is None:
         raise LookupError("current_job() is for code a Worker's handler runs")
     return job
-
-
-@contextmanager
-def handling(job: Job) -> Iterator[None]:
-    """While a handler runs ``job``: what ``current_job()`` returns."""
-    token = _JOB.set(job)
-    try:
-        yield
-    finally:
-        _JOB.reset(token)

@@ -5,8 +5,9 @@ interface, which the queue makes (``RedisJobQueue._link``): each side can change
 insides without breaking the other.
 
     take        try_take(count), signal(), pause_seconds(), hand_back(jobs)
-    settle      complete(job, result), retry(job, delay, error), dead_letter(job, error),
-                give_back(job)
+    settle      complete_soon(completion, deadline, done) (sent with the next take),
+                completion(job, result, ttl), settling, complete(job, result),
+                retry(job, delay, error), dead_letter(job, error), give_back(job)
     hold        extend(job)
     tick        put_tick(schedule, tick, payload), last_tick(schedule)
 """
@@ -14,14 +15,16 @@ insides without breaking the other.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import _codec
+from ._batch import SCRIPT_JOBS
 from ._errors import LockLostError
-from ._poll import Poller
 from ._results import NO_RESULT
+from ._scripts import Completion
 from ._status import bound_error
 
 if TYPE_CHECKING:
@@ -29,7 +32,14 @@ if TYPE_CHECKING:
     from ._queue import RedisJobQueue
     from ._scripts import Scripts
 
-__all__ = ["NO_RESULT", "QueueLink"]
+__all__ = ["NO_RESULT", "QueueLink", "Settled"]
+
+# What a completion sent with a take comes to: True the job was removed, False its token
+# had lost it, or the error that kept it from being recorded while its lock lasted.
+Settled = Callable[[bool | BaseException], None]
+
+# The most completions one round trip carries.
+_ROUND = 256
 
 
 class QueueLink:
@@ -44,15 +54,18 @@ class QueueLink:
         queue: RedisJobQueue,
         *,
         lock_ms: int,
-        poller: Poller,
+        min_interval: float,
+        max_interval: float,
         scripts: Scripts,
         max_deliveries: int,
     ) -> None:
         self._queue = queue
         self._lock_ms = lock_ms
-        self._poller = poller
+        self._poller = queue._poller(lock_ms, min_interval, max_interval, take=self._round)
         self._scripts = scripts
         self._max_deliveries = max_deliveries  # the queue's (0: no limit)
+        # completions waiting for the next take: (completion, give up at, told the outcome)
+        self._settling: list[tuple[Completion, float, Settled]] = []
 
     @property
     def queue(self) -> RedisJobQueue:
@@ -82,9 +95,35 @@ class QueueLink:
         return self._poller.signal()
 
     async def try_take(self, count: int) -> list[Job] | None:
-        """Take up to ``count`` due jobs now: [] if none is due, None if Redis could not be
-        reached (logged once per outage)."""
+        """Send the completions waiting (``complete_soon``) and take up to ``count`` due
+        jobs, in one round trip: [] if none is due, None if Redis could not be reached
+        (logged once per outage)."""
         return await self._poller.try_take(count)
+
+    async def _round(self, count: int) -> list[Job]:
+        """One round trip: the completions waiting, then a get of ``count`` jobs."""
+        settling, self._settling = self._settling[:_ROUND], self._settling[_ROUND:]
+        try:
+            done, taken, error = await self._queue._complete_take(
+                [completion for completion, _, _ in settling],
+                min(count, SCRIPT_JOBS),
+                self._lock_ms,
+            )
+        except Exception as exc:
+            # whether they ran is unknown: they go again with the next take, while their
+            # locks last (a job a retry finds gone is told lost, as a late complete is)
+            now = time.monotonic()
+            kept = [entry for entry in settling if entry[1] > now]
+            for _, until, settled in settling:
+                if until <= now:
+                    settled(exc)
+            self._settling[:0] = kept
+            raise
+        for (_, _, settled), removed in zip(settling, done, strict=True):
+            settled(removed)
+        if error is not None:
+            raise error
+        return self._queue._jobs(taken)
 
     def pause_seconds(self) -> float:
         """How long to wait after ``try_take()`` found nothing (or no Redis): a backoff that
@@ -96,6 +135,23 @@ class QueueLink:
         await self._poller.hand_back(jobs)
 
     # -- settling --------------------------------------------------------------------------
+
+    def completion(self, job: Job, result: Any, result_ttl: float | None) -> Completion:
+        """What completing ``job`` sends, its ``result`` kept (unless ``NO_RESULT``) for
+        ``result_ttl`` seconds (None: the queue's default). ``TypeError``/``ValueError``
+        for a result JSON cannot hold."""
+        return self._queue._completion(job, result, result_ttl)
+
+    def complete_soon(self, completion: Completion, until: float, settled: Settled) -> None:
+        """Send ``completion`` with the next take (``try_take``); ``settled`` is told how it
+        went. Redis failures are retried with each take until ``until`` (monotonic time,
+        the end of the job's lock), then ``settled`` gets the error."""
+        self._settling.append((completion, until, settled))
+
+    @property
+    def settling(self) -> bool:
+        """Whether completions wait for the next take."""
+        return bool(self._settling)
 
     async def complete(
         self, job: Job, result: Any = NO_RESULT, result_ttl: float | None = None

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
 from redis._parsers.base import BaseParser
 from redis.asyncio import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse
+from redis.exceptions import InvalidResponse, ResponseError
 
 from ._tasks import stop
 
@@ -63,6 +63,24 @@ class _Link:
         self.reader: asyncio.Task[None] | None = None
 
 
+async def _reply(future: asyncio.Future[Any], orphan: Orphan | None) -> Any:
+    """The reply ``future`` brings; if the caller is cancelled meanwhile, ``orphan`` gets it."""
+    try:
+        return await future
+    except asyncio.CancelledError:
+        # the reply came in the same instant as the cancellation: it is here already
+        _hand_over(future, orphan)
+        raise
+
+
+def _hand_over(future: asyncio.Future[Any], orphan: Orphan | None) -> None:
+    """Give ``orphan`` the reply ``future`` holds (not an error reply), if it holds one."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    if orphan is not None:
+        orphan(future.result())
+
+
 def _lost(failure: BaseException) -> RedisConnectionError:
     return RedisConnectionError(
         f"connection to Redis lost, the command may or may not have run: {failure!r}"
@@ -86,35 +104,67 @@ class Pipe:
         Replies are bytes, never decoded. ``asking`` sends ``ASKING`` (a cluster node's
         leave to serve a slot it is importing) right before the command, in the same write.
         """
-        data = hiredis.pack_command(args)
-        if asking:
-            data = hiredis.pack_command(("ASKING",)) + data
+        if not asking:
+            (future,) = await self._send([hiredis.pack_command(args)], [orphan])
+            return await _reply(future, orphan)
+        asked = [hiredis.pack_command(("ASKING",)), hiredis.pack_command(args)]
+        skip, future = await self._send(asked, [None, orphan])
+        if not skip.cancel():  # the reply of ASKING is dropped
+            _hand_over(skip, None)
+        return await _reply(future, orphan)
+
+    async def execute_all(
+        self, commands: Sequence[tuple[Any, ...]], orphans: Sequence[Orphan | None]
+    ) -> list[Any]:
+        """Send several commands in one write (one round trip) and return their replies in
+        order; an error reply is returned as its exception, not raised. A lost connection
+        raises, for all of them alike.
+
+        If the caller is cancelled after the commands went out, ``orphans[i]`` receives the
+        reply of command ``i`` (as ``execute``'s ``orphan`` does).
+        """
+        futures = await self._send([hiredis.pack_command(c) for c in commands], orphans)
+        replies: list[Any] = []
+        try:
+            for future, orphan in zip(futures, orphans, strict=True):
+                try:
+                    replies.append(await _reply(future, orphan))
+                except ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:  # cancelled, or the connection was lost
+            for future, orphan in zip(
+                futures[len(replies) + 1 :], orphans[len(replies) + 1 :], strict=True
+            ):
+                if not future.cancel():  # its reply is in: an orphan's (or a lost one)
+                    _hand_over(future, orphan)
+            raise
+        return replies
+
+    async def _send(
+        self, packed: list[bytes], orphans: Sequence[Orphan | None]
+    ) -> list[asyncio.Future[Any]]:
+        """Write ``packed`` commands at once; the futures of their replies, in order."""
         link = self._link
         while link is None or link.failure is not None:
             link = await self._connect()
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Any]] = []
         # queued and written in one step: the transport takes every byte at once (it
-        # buffers what the socket cannot take yet), so the command goes out in full
-        if asking:  # its reply is dropped: a future already done
-            skip: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            skip.cancel()
-            link.waiting.append((skip, None))
-        link.waiting.append((future, orphan))
-        link.writer.write(data)
+        # buffers what the socket cannot take yet), so the commands go out in full
+        for orphan in orphans:
+            future: asyncio.Future[Any] = loop.create_future()
+            link.waiting.append((future, orphan))
+            futures.append(future)
+        link.writer.write(packed[0] if len(packed) == 1 else b"".join(packed))
         try:
             await link.writer.drain()  # waits only while the transport's buffer is full
         except asyncio.CancelledError:
-            future.cancel()  # the command still goes out; the reader drops its reply
+            for future in futures:
+                future.cancel()  # the commands still go out; the reader drops the replies
             raise
         except Exception as exc:  # the connection broke under the write
             self._break(link, exc)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            # the reply came in the same instant as the cancellation: it is here already
-            if orphan is not None and not future.cancelled() and future.exception() is None:
-                orphan(future.result())
-            raise
+        return futures
 
     async def _connect(self) -> _Link:
         async with self._connect_lock:

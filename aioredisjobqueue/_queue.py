@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator, Sequence
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Generic, Self, cast
 
@@ -27,6 +28,7 @@ from ._poll import Poller
 from ._put import Producing, put_bytes
 from ._records import DeadLetter, QueueStats, WaitingJob
 from ._results import DEFAULT_RESULT_TTL, NO_RESULT, DoneChannel, ttl_ms
+from ._round import complete_take
 from ._route import Caller
 from ._scripts import Completion, Delivery, Scripts
 from ._shardcheck import ShardCheck
@@ -259,7 +261,10 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
         lock_ms = _args.lock_ms(lock_timeout)
         await self._check_shards()
         await self._check_eviction()
-        taken = await self._take(count, lock_ms)
+        return self._jobs(await self._take(count, lock_ms))
+
+    def _jobs(self, taken: list[Delivery]) -> list[Job[P]]:
+        """The jobs of deliveries, as consumers get them."""
         return [
             Job(
                 self,
@@ -276,6 +281,21 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
         """Lock up to ``count`` due jobs for ``lock_ms`` ms."""
         return await self._taker.take(count, lock_ms)
 
+    async def _complete_take(
+        self, held: list[Completion], count: int, lock_ms: int
+    ) -> tuple[list[bool], list[Delivery], Exception | None]:
+        """Complete ``held``, then take up to ``count`` jobs (at most 1,000) for ``lock_ms``,
+        in one round trip: see ``_round.complete_take``."""
+        return await complete_take(
+            self._scripts,
+            held,
+            count,
+            lock_ms,
+            secrets.token_hex(8),
+            self._max_deliveries,
+            orphan=self._adopt,
+        )
+
     def _adopt(self, taken: list[Delivery]) -> None:
         """Give back, in a task of the queue's, jobs taken by a get whose caller was
         cancelled before it got them (while its batch or its call was in flight)."""
@@ -286,10 +306,16 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
 
     async def _hand_back(self, taken: Sequence[Delivery | Job]) -> None:
         """Give back, uncounted, jobs taken for callers cancelled before they got them."""
-        for d in taken:
+
+        async def release(d: Delivery | Job) -> None:
             # whatever keeps Redis from taking it back, its lock expires by itself
             with contextlib.suppress(*CAUGHT):
                 await self._scripts.release(d.id, d.token, 0, 0, undo=True)
+
+        if len(taken) == 1:
+            await release(taken[0])
+        elif taken:  # at once, in one round trip on the pipe
+            await asyncio.gather(*(release(d) for d in taken))
 
     async def complete(
         self, job: Job[P], *, result: Any = NO_RESULT, result_ttl: float | None = None
@@ -300,12 +326,17 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
         seconds (default: the queue's ``result_ttl``) for ``result()`` and ``status()``.
         A result never stops equal content from being put again.
         """
-        done = Completion(job.id, job.token)
-        if result is not NO_RESULT:
-            keep_ms = self._result_ttl_ms if result_ttl is None else ttl_ms(result_ttl)
-            done = Completion(job.id, job.token, self._encode(result, "result"), keep_ms)
+        done = self._completion(job, result, result_ttl)
         if not await self._complete_batcher.submit(done):
             raise LockLostError(queue_name=self._name, job_id=job.id, action="complete")
+
+    def _completion(self, job: Job[P], result: Any, result_ttl: float | None) -> Completion:
+        """What completing ``job`` sends: ``result`` (unless ``NO_RESULT``) kept
+        ``result_ttl`` seconds (None: the queue's default)."""
+        if result is NO_RESULT:
+            return Completion(job.id, job.token)
+        keep_ms = self._result_ttl_ms if result_ttl is None else ttl_ms(result_ttl)
+        return Completion(job.id, job.token, self._encode(result, "result"), keep_ms)
 
     async def extend(self, job: Job[P], *, lock_timeout: float) -> None:
         """Hold ``job`` for ``lock_timeout`` ms from now; ``LockLostError`` if it was taken."""
@@ -374,15 +405,23 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
                 (job,) = await poller.take(1)
                 yield job
 
-    def _poller(self, lock_ms: int, min_interval: float, max_interval: float) -> Poller:
-        """A Poller that takes jobs of this queue locked for ``lock_ms``."""
+    def _poller(
+        self,
+        lock_ms: int,
+        min_interval: float,
+        max_interval: float,
+        *,
+        take: Callable[[int], Awaitable[list[Job[P]]]] | None = None,
+    ) -> Poller:
+        """A Poller that takes jobs of this queue locked for ``lock_ms`` (by ``take``, if
+        given: it locks them for ``lock_ms`` itself)."""
 
-        async def take(count: int) -> list[Job[P]]:
+        async def get(count: int) -> list[Job[P]]:
             return await self.get_many(count, lock_timeout=lock_ms)
 
         return Poller(
             queue_name=self._name,
-            take=take,
+            take=get if take is None else take,
             hand_back=self._hand_back,
             waker=self._waker,
             min_interval=min_interval,
@@ -394,7 +433,8 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
         return QueueLink(
             self,
             lock_ms=lock_ms,
-            poller=self._poller(lock_ms, min_interval, max_interval),
+            min_interval=min_interval,
+            max_interval=max_interval,
             scripts=self._scripts,
             max_deliveries=self._max_deliveries,
         )

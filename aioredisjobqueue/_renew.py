@@ -45,7 +45,7 @@ async def _renew_one(running: Running, lock_s: float) -> None:
     except LockLostError:
         if not running.finished:
             running.lock_lost = True
-            running.handler_scope.cancel()
+            running.cancel_handler()
         return
     except CAUGHT as exc:
         if not is_transient(exc):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
-
-import anyio
 
 from . import _args
 
@@ -78,17 +77,23 @@ class OptionsByJob(Protocol):
         ...
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Running:
-    """A job whose handler runs: its queue, the scopes that stop it, and what stopped it."""
+    """A job a Worker took: its queue, its options, its lock, the scope that stops its
+    handler while it runs, and what stopped it."""
 
     job: Job
     link: QueueLink
     options: JobOptions
     lock_until: float  # time.monotonic() at which the lock expires, as far as we know
-    handler_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    job_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)  # settling too
+    handler_scope: asyncio.Timeout | None = None  # while the handler runs
     finished: bool = False  # the handler has returned or raised
     lock_lost: bool = False
     stopped: bool = False
     renewal_failed: bool = False  # the last renewal met a dropped connection
+
+    def cancel_handler(self) -> None:
+        """Cancel the handler if it runs (a job not started yet checks ``lock_lost`` and
+        ``stopped`` before it starts)."""
+        if self.handler_scope is not None and not self.handler_scope.expired():
+            self.handler_scope.reschedule(-1)  # at once

@@ -22,7 +22,7 @@ from ._keys import QueueKeys
 from ._pipe import Orphan
 from ._route import Caller, ClusterRoute
 
-__all__ = ["Completion", "DeadEntry", "Delivery", "Page", "PageEntry", "Scripts"]
+__all__ = ["Completion", "DeadEntry", "Delivery", "Page", "PageEntry", "Scripts", "deliveries"]
 
 
 def _read(name: str) -> str:
@@ -67,6 +67,14 @@ def _pairs(flat: list[Any]) -> dict[str, str]:
     return {_text(field): _text(value) for field, value in _records(flat, 2)}
 
 
+def deliveries(flat: list[Any], token: str) -> list[Delivery]:
+    """The jobs a get.lua reply hands out, all under ``token``."""
+    return [
+        Delivery(_hex(key), payload, int(deliveries), token, int(waited))
+        for key, payload, deliveries, waited in _records(flat, 4)
+    ]
+
+
 # Replies as the server sends them, whatever the client's ``decode_responses``: job ids are
 # 12 raw bytes, which no text encoding can be trusted to decode (redis-py's own DUMP uses it).
 _RAW: dict[str, Any] = {NEVER_DECODE: True}
@@ -105,6 +113,10 @@ class _Script:
             return await pipe.execute("EVALSHA", *self._head, *args, orphan=orphan)
         except NoScriptError:
             return await pipe.execute("EVAL", self._source, *self._head[1:], *args, orphan=orphan)
+
+    def command(self, *args: Any) -> tuple[Any, ...]:
+        """The EVALSHA command that runs the script with ``args``, for ``Pipe.execute_all``."""
+        return ("EVALSHA", *self._head, *args)
 
     async def replicated(self, replicas: int, timeout_ms: int, *args: Any) -> tuple[Any, int]:
         """Run the script, then ``WAIT replicas timeout_ms`` on the same connection, in one
@@ -256,6 +268,17 @@ class Scripts:
             args.extend((_key(job_id), text, delay_us))
         return args
 
+    @property
+    def pipe(self) -> Caller | None:
+        """The pipelined connection the scripts run on (None: the client's pool)."""
+        return self._pipe
+
+    def get_call(
+        self, count: int, lock_ms: int, token: str, max_deliveries: int
+    ) -> tuple[_Script, tuple[Any, ...]]:
+        """The script that ``get`` runs and its arguments."""
+        return self._get, (count, lock_ms, token, max_deliveries, self._done)
+
     async def get(
         self,
         count: int,
@@ -270,15 +293,12 @@ class Scripts:
         ``orphan`` receives the jobs taken if the caller is cancelled while the call runs.
         """
 
-        def parse(flat: list[Any]) -> list[Delivery]:
-            return [
-                Delivery(_hex(key), payload, int(deliveries), token, int(waited))
-                for key, payload, deliveries, waited in _records(flat, 4)
-            ]
+        if not count:
+            return []
 
         def adopt(flat: Any) -> None:
             assert orphan is not None
-            orphan(parse(flat))
+            orphan(deliveries(flat, token))
 
         flat = await self._get(
             count,
@@ -288,7 +308,7 @@ class Scripts:
             self._done,
             orphan=None if orphan is None else adopt,
         )
-        return parse(flat)
+        return deliveries(flat, token)
 
     async def extend(self, job_id: str, token: str, lock_ms: int) -> bool:
         """Move the lock expiry to ``lock_ms`` from now; False if ``token`` lost the job."""
@@ -314,6 +334,11 @@ class Scripts:
 
     async def complete(self, held: list[Completion]) -> list[bool]:
         """Remove each job its token holds, keeping its result; True for each one removed."""
+        script, args = self.complete_call(held)
+        return [bool(d) for d in await script(*args)]
+
+    def complete_call(self, held: list[Completion]) -> tuple[_Script, list[Any]]:
+        """The script that completes ``held`` and its arguments."""
         args: list[bytes | str | int] = [self._done]
         result_keys: list[str] = []
         for c in held:
@@ -324,7 +349,7 @@ class Scripts:
         if result_keys:  # the result keys of this call are keys of the script too
             keys = (*self._complete_keys, *result_keys)
             script = _Script(self._client, self._pipe, "complete", keys)
-        return [bool(d) for d in await script(*args)]
+        return script, args
 
     async def stats(self) -> tuple[int, int, int, int]:
         """(ready, locked, delayed, dead) by the server's clock."""

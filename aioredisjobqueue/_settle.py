@@ -24,7 +24,7 @@ from ._outcome import DoNotRetry, RetryAfter
 from ._running import Running
 from ._transient import CAUGHT, is_transient
 
-__all__ = ["describe", "settle"]
+__all__ = ["completed", "describe", "lock_lost", "settle"]
 
 logger = logging.getLogger("aioredisjobqueue")
 
@@ -55,7 +55,7 @@ async def settle(
     job, link = running.job, running.link
     try:
         if running.lock_lost:
-            return _lock_lost(running, duration, error)
+            return lock_lost(running, duration, error)
         if running.stopped:
             await _retrying(running, lambda: link.give_back(job))
             return JobEvent("stopped", job, duration, error)
@@ -69,19 +69,35 @@ async def settle(
                 error = exc
         return await _failed(running, duration, error)
     except LockLostError:
-        return _lock_lost(running, duration, error)
+        return lock_lost(running, duration, error)
     except CAUGHT as exc:
         if not is_transient(exc):
             raise
-        logger.warning(
-            "job %s of queue %r: could not record its outcome (%r); it is due again "
-            "when its lock expires",
-            job.id,
-            link.name,
-            exc,
-            extra=job_fields(job, duration=duration, error=exc),
-        )
+        _could_not_record(running, duration, exc)
         return None
+
+
+def _could_not_record(running: Running, duration: float, error: BaseException) -> None:
+    logger.warning(
+        "job %s of queue %r: could not record its outcome (%r); it is due again "
+        "when its lock expires",
+        running.job.id,
+        running.link.name,
+        error,
+        extra=job_fields(running.job, duration=duration, error=error),
+    )
+
+
+def completed(running: Running, duration: float, outcome: bool | BaseException) -> JobEvent | None:
+    """The event of a completion sent with a take (``QueueLink.complete_soon``): True the
+    job was removed, False another consumer holds it; an error: Redis could not be
+    reached while its lock lasted (logged; None)."""
+    if outcome is True:
+        return JobEvent("complete", running.job, duration)
+    if outcome is False:
+        return lock_lost(running, duration, None)
+    _could_not_record(running, duration, outcome)
+    return None
 
 
 async def _failed(running: Running, duration: float, error: BaseException) -> JobEvent:
@@ -127,7 +143,8 @@ def _log_dead(running: Running, cause: BaseException, why: str, duration: float)
     )
 
 
-def _lock_lost(running: Running, duration: float, error: BaseException | None) -> JobEvent:
+def lock_lost(running: Running, duration: float, error: BaseException | None) -> JobEvent:
+    """Log that ``running`` lost its lock; the event that says so."""
     logger.warning(
         "job %s of queue %r: lock lost, another consumer holds the job now (or it was cancelled)",
         running.job.id,

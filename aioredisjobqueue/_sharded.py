@@ -40,7 +40,7 @@ from ._status import JobStatus
 from ._tasks import stop
 
 if TYPE_CHECKING:
-    from ._scripts import Delivery, Scripts
+    from ._scripts import Completion, Delivery, Scripts
     from ._wake import Waker
 
 __all__ = ["ShardedJobQueue", "open_queue", "stored_shards"]
@@ -172,10 +172,30 @@ class ShardedJobQueue(RedisJobQueue[P]):
         return QueueLink(
             self,
             lock_ms=lock_ms,
-            poller=self._poller(lock_ms, min_interval, max_interval),
+            min_interval=min_interval,
+            max_interval=max_interval,
             scripts=cast("Scripts", _RoutedScripts(self._shard_of)),
             max_deliveries=self._max_deliveries,
         )
+
+    async def _complete_take(
+        self, held: list[Completion], count: int, lock_ms: int
+    ) -> tuple[list[bool], list[Delivery], Exception | None]:
+        """Each completion on its job's shard, the take across the shards (fairly)."""
+        groups: dict[int, list[Completion]] = {}
+        for completion in held:
+            groups.setdefault(int(completion.id, 16) % len(self._cores), []).append(completion)
+        parts = await _all(self._cores[i]._scripts.complete(group) for i, group in groups.items())
+        outcome = {c.id: d for group, part in zip(groups.values(), parts, strict=True)
+                   for c, d in zip(group, part, strict=True)}  # fmt: skip
+        done = [outcome[c.id] for c in held]
+        try:
+            taken = await self._take(count, lock_ms) if count else []
+        except Exception as exc:
+            if not held:
+                raise
+            return done, [], exc
+        return done, taken, None
 
     # -- jobs by id ------------------------------------------------------------------
 

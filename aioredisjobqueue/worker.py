@@ -10,14 +10,10 @@ longer than the lock; if another consumer took the job meanwhile, the handler is
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import signal
-import time
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import Any
 
 import anyio
 import anyio.abc
@@ -25,20 +21,21 @@ import anyio.lowlevel
 
 from . import _args
 from ._events import DONE, EventHook, EventKind, JobEvent
-from ._fair import FairTaker, queues_of, warn_of_unknown
+from ._fair import queues_of, warn_of_unknown
+from ._feed import Feed
 from ._handler import Handler, check_handler, hooks_of
 from ._heartbeat import Heartbeat
 from ._job import Job
-from ._lifespan import Lifespan, current_job, handling, lifespan_state, worker_state
+from ._lifespan import Lifespan, current_job, lifespan_state, worker_state
 from ._link import QueueLink
-from ._logfields import event_fields, worker_fields
+from ._logfields import worker_fields
 from ._outcome import DoNotRetry, RetryAfter
 from ._periodic import HasSchedules, Periodic, check_schedules, run_schedules
 from ._queue import RedisJobQueue
 from ._renew import renew_locks
 from ._running import JobOptions, OptionsByJob, Running
-from ._settle import settle
-from ._tasks import cancel_requested, raise_single
+from ._slots import Slots
+from ._tasks import raise_single
 
 __all__ = [
     "DEFAULT_MAX_DELIVERIES",
@@ -89,6 +86,11 @@ class Worker:
     in order) receives a ``JobEvent`` for each job's start and outcome; an exception it
     raises is logged and ignored.
 
+    A returning handler's completion goes with the worker's next take, in one round trip,
+    and the worker holds up to ``prefetch`` jobs (default ``min(concurrency, 10)``; 0: none)
+    beyond its free slots, locked and renewed like running ones; those not started when it
+    stops or is cancelled are given back at once, uncounted.
+
     While it runs, the worker reports itself in each of its queues every ``heartbeat``
     seconds (see ``queue.workers()``); its entry expires three heartbeats after the last
     one, and is removed at once when ``run()`` returns.
@@ -113,6 +115,7 @@ class Worker:
         periodic: Sequence[Periodic] = (),
         on_event: EventHook | Sequence[EventHook] | None = None,
         heartbeat: float = 2.0,
+        prefetch: int | None = None,
     ) -> None:
         self._queues = queues_of(queue, queues)
         self._handler = check_handler(handler)
@@ -122,6 +125,11 @@ class Worker:
                 f"lifespan must be a function returning an async context manager, got {lifespan!r}"
             )
         self._concurrency = _args.positive_int(concurrency, "concurrency")
+        self._prefetch = (
+            _default_prefetch(self._concurrency)
+            if prefetch is None
+            else _args.count(prefetch, "prefetch")
+        )
         self._lock_ms = _args.lock_ms(lock_timeout)
         self._grace = _args.seconds(grace, "grace")
         self._options = JobOptions.checked(
@@ -139,19 +147,14 @@ class Worker:
             self._handler.periodic if isinstance(self._handler, HasSchedules) else []
         )
         self._schedules = check_schedules([*periodic, *own], [q.name for q in self._queues])
-        self._counts: Counter[str] = Counter()
-        self._running: set[Running] = set()
-        self._free = self._concurrency  # slots with no job handed to them
-        self._slot_freed = anyio.Event()
-        self._idle = anyio.Event()
-        self._idle.set()
         self._started = False
         self._stopping = False
         self._aborted = False
         self._stop_grace = self._grace
-        self._feed: anyio.CancelScope | None = None  # the feeder: a second stop() cancels it
-        self._waiting: anyio.CancelScope | None = None  # a wait of the feeder: stop() cancels it
+        self._feed: Feed | None = None
+        self._runners: anyio.CancelScope | None = None  # a second stop() cancels it
         self._wind_down: anyio.CancelScope | None = None
+        self._stop_requested = anyio.Event()
         self._ended = False
         self._heartbeat = Heartbeat(
             list(self._queues),
@@ -159,6 +162,7 @@ class Worker:
             concurrency=self._concurrency,
             interval=_args.positive_seconds(heartbeat, "heartbeat"),
         )
+        self._slots = Slots(self._handler, self._hooks, self._heartbeat.id)
 
     @property
     def queue(self) -> RedisJobQueue:
@@ -184,12 +188,12 @@ class Worker:
     @property
     def counts(self) -> Mapping[str, int]:
         """How many events of each kind (``"complete"``, ``"retry"``, …) this worker had."""
-        return dict(self._counts)
+        return dict(self._slots.counts)
 
     @property
     def active(self) -> int:
         """How many handlers are running now."""
-        return len(self._running)
+        return len(self._slots.running)
 
     @property
     def stopping(self) -> bool:
@@ -221,12 +225,13 @@ class Worker:
             logger.info(
                 "%s stopping: %d running jobs get %g s to finish",
                 self._label,
-                len(self._running),
+                len(self._slots.running),
                 seconds,
                 extra=self._fields,
             )
-            if self._waiting is not None:
-                self._waiting.cancel()
+            self._stop_requested.set()
+            if self._feed is not None:
+                self._feed.stop()
             return
         if self._aborted:
             return
@@ -234,15 +239,13 @@ class Worker:
         logger.warning(
             "%s stopping at once: %d running jobs come back when their locks expire",
             self._label,
-            len(self._running),
+            len(self._slots.running),
             extra=self._fields,
         )
-        if self._feed is not None:
-            self._feed.cancel()
+        if self._runners is not None:
+            self._runners.cancel()  # the feeder and every slot, settling included
         if self._wind_down is not None:
             self._wind_down.cancel()
-        for running in self._running:
-            running.job_scope.cancel()
 
     async def run(self, *, handle_signals: bool = False) -> None:
         """Take and handle jobs until ``stop()``; return when every handler has ended.
@@ -271,26 +274,55 @@ class Worker:
                     await raise_single(self._run(links))
         finally:
             self._ended = True
+            counts = self._slots.counts
             logger.info(
                 "%s stopped: %s",
                 self._label,
-                ", ".join(f"{self._counts[k]} {w}" for k, w in DONE.items() if self._counts[k])
-                or "no jobs",
+                ", ".join(f"{counts[k]} {w}" for k, w in DONE.items() if counts[k]) or "no jobs",
                 extra=self._fields,
             )
 
     async def _run(self, links: list[QueueLink]) -> None:
+        feed = self._feed = Feed(
+            links, prefetch=self._prefetch, lock_ms=self._lock_ms, start=self._taken
+        )
+        if self._stopping:
+            feed.stop()
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(renew_locks, lambda: self._running, self._lock_ms)
+            tasks.start_soon(renew_locks, self._held, self._lock_ms)
             tasks.start_soon(warn_of_unknown, links)  # beside the first take, not before
             tasks.start_soon(self._heartbeat.run)
             by_name = {link.name: link for link in links}
             tasks.start_soon(
                 run_schedules, self._schedules, lambda p: by_name.get(p.queue or "", links[0])
             )
-            await self._take_jobs(tasks, links)
-            await self._stop_handlers()
+            async with anyio.create_task_group() as runners:
+                self._runners = runners.cancel_scope
+                if self._aborted:
+                    runners.cancel_scope.cancel()
+                # ``concurrency`` slots run the handlers, so at most that many run at once
+                for _ in range(self._concurrency):
+                    runners.start_soon(self._slots.run, feed)
+                with ExitStack() as entered:
+                    for link in links:
+                        entered.enter_context(link)
+                    tasks.start_soon(self._stop_handlers)
+                    await feed.run(lambda: not self._slots.running)
+                runners.cancel_scope.cancel()  # the slots wait for jobs that never come
             tasks.cancel_scope.cancel()  # the renewer; every handler has ended
+
+    def _held(self) -> list[Running]:
+        """Every job whose lock the worker keeps: running, or taken and not started."""
+        running = self._slots.running
+        return [*running, *self._feed.held()] if self._feed else list(running)
+
+    def _taken(self, link: QueueLink, job: Job, lock_until: float) -> Running:
+        options = (
+            self._options
+            if self._chooser is None
+            else self._chooser.job_options(job, self._options)
+        )
+        return Running(job, link, options, lock_until)
 
     @contextmanager
     def _signals(self, enabled: bool) -> Iterator[None]:
@@ -311,150 +343,29 @@ class Worker:
         logger.info("%s received %s", self._label, sig.name, extra=self._fields)
         self.stop()
 
-    async def _take_jobs(self, tasks: anyio.abc.TaskGroup, links: list[QueueLink]) -> None:
-        """Fill free slots with jobs, fairly from every queue, until stopped.
-
-        ``concurrency`` slot tasks run the handlers, so at most that many run at once;
-        the slots hold no task of their own between jobs. ``stop()`` interrupts the
-        waits, never a get in flight: jobs taken as the worker stops are given back at
-        once (a second ``stop()`` interrupts everything).
-        """
-        handoff: asyncio.Queue[Running] = asyncio.Queue()
-        for _ in range(self._concurrency):
-            tasks.start_soon(self._slot, handoff)
-        taker = FairTaker(links)
-        with anyio.CancelScope() as self._feed, ExitStack() as entered:
-            for link in links:
-                entered.enter_context(link)
-            if self._aborted:
-                self._feed.cancel()
-            while not self._stopping:
-                if self._free == 0:
-                    with self._interruptible():
-                        while self._free == 0:
-                            self._slot_freed = anyio.Event()
-                            await self._slot_freed.wait()
-                    continue
-                # one turn of the event loop: handlers ending in this same turn free their
-                # slots too, and one get fills them all
-                await anyio.lowlevel.checkpoint()
-                if self._stopping:
-                    return
-                signals = taker.signals()
-                taken = await taker.take(self._free)
-                if self._stopping:
-                    for link, job in taken:
-                        await link.hand_back([job])
-                    return
-                if not taken:
-                    with self._interruptible():
-                        await taker.pause(signals)
-                    continue
-                self._free -= len(taken)
-                for link, job in taken:
-                    if not self._running:
-                        self._idle = anyio.Event()
-                    running = Running(
-                        job, link, self._job_options(job), time.monotonic() + self._lock_ms / 1000
-                    )
-                    self._running.add(running)
-                    handoff.put_nowait(running)
-
-    def _job_options(self, job: Job) -> JobOptions:
-        if self._chooser is not None:
-            return self._chooser.job_options(job, self._options)
-        return self._options
-
-    @contextmanager
-    def _interruptible(self) -> Iterator[None]:
-        """A wait of the feeder, which ``stop()`` cuts short."""
-        with anyio.CancelScope() as self._waiting:
-            if self._stopping:
-                self._waiting.cancel()
-            yield
-        self._waiting = None
-
-    async def _slot(self, handoff: asyncio.Queue[Running]) -> None:
-        """One of the ``concurrency`` handler slots: run the jobs handed to it, one by one."""
-        while True:
-            running = await handoff.get()
-            try:
-                await self._handle(running)
-            finally:
-                self._free += 1
-                self._slot_freed.set()
-
     async def _stop_handlers(self) -> None:
-        """After taking stopped: wait the grace period, cancel what still runs, and wait
-        while their jobs are given back (a second ``stop()`` cuts all of it short)."""
+        """Once stopped: wait the grace period, then cancel the handlers still running
+        (their jobs are given back; a second ``stop()`` cuts all of it short)."""
+        assert self._feed is not None
+        await self._stop_requested.wait()
         with anyio.CancelScope() as self._wind_down:
             if self._aborted:
                 self._wind_down.cancel()
             with anyio.move_on_after(self._stop_grace):
-                await self._idle.wait()
-            for running in self._running:
-                if not running.finished:
-                    running.stopped = True
-                    running.handler_scope.cancel()
-            await self._idle.wait()
-
-    async def _handle(self, running: Running) -> None:
-        job, timeout = running.job, running.options.timeout
-        try:
-            with running.job_scope:
-                await self._emit(JobEvent("start", job))
-                started = time.monotonic()
-                error: BaseException | None = None
-                result: Any = None
-                with running.handler_scope, handling(job):
-                    try:
-                        if timeout is None:
-                            result = await self._handler(job)
-                        else:
-                            with anyio.fail_after(timeout):
-                                result = await self._handler(job)
-                    except Exception as exc:
-                        error = exc
-                    except asyncio.CancelledError as exc:
-                        if cancel_requested():
-                            raise  # the worker's own cancellation, or its task's
-                        # raised by the handler itself, nobody cancelled it: a failure
-                        error = exc
-                running.finished = True
-                event = await settle(running, time.monotonic() - started, error, result)
-                if event is not None:
-                    await self._emit(event)
-        finally:
-            self._running.discard(running)
-            if not self._running:
-                self._idle.set()
-
-    async def _emit(self, event: JobEvent) -> None:
-        self._counts[event.kind] += 1
-        logger.debug(
-            "job %s of queue %r: %s",
-            event.job.id,
-            event.job.queue.name,
-            event.kind,
-            extra=event_fields(event, self.id),
-        )
-        for hook in self._hooks:
-            try:
-                result = hook(event)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                logger.exception(
-                    "on_event raised for the %s of job %s",
-                    event.kind,
-                    event.job.id,
-                    extra=event_fields(event, self.id),
-                )
+                await self._slots.idle.wait()
+            self._slots.stop_handlers()
+            await self._slots.idle.wait()
+        self._feed.poke()  # to see that every job has its outcome
 
     def __repr__(self) -> str:
         names = [q.name for q in self._queues]
         shown = repr(names[0]) if len(names) == 1 else repr(names)
         return (
             f"Worker(queue={shown}, concurrency={self._concurrency}, "
-            f"lock_timeout={self._lock_ms}, running={len(self._running)})"
+            f"lock_timeout={self._lock_ms}, running={len(self._slots.running)})"
         )
+
+
+def _default_prefetch(concurrency: int) -> int:
+    """How many jobs a Worker holds beyond its free slots, unless told: a few."""
+    return min(concurrency, 10)

@@ -378,6 +378,8 @@ def _sync(job: Job) -> None:
         ({"on_event": "log"}, TypeError, "on_event must be callable or a list of callables"),
         ({"on_event": [print, 5]}, TypeError, "or a list of callables, got .<built-in function"),
         ({"heartbeat": 0}, ValueError, "heartbeat must be a positive number of seconds, got 0"),
+        ({"prefetch": -1}, ValueError, "prefetch must be an int >= 0, got -1"),
+        ({"prefetch": 1.5}, ValueError, "prefetch must be an int >= 0, got 1.5"),
     ],
 )
 async def test_bad_worker_arguments_are_refused_by_name(

@@ -1,0 +1,98 @@
+"""One drain, in this process, to profile: a Worker or bare consume() loops.
+
+    .venv/bin/python -m benchmarks.profile [--variant worker|consume|floor] [--job incr|noop]
+        [--n 20000] [--concurrency 10]
+
+Queues N jobs on a private redis-server, then times their drain as the benchmark's drain
+does (the job body: nothing, or one INCR on a client of its own). Run it under a profiler:
+
+    .venv/bin/py-spy record -o prof.svg -- .venv/bin/python -m benchmarks.profile
+    .venv/bin/python -m cProfile -s tottime -m benchmarks.profile --variant consume
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import redis.asyncio
+
+from aioredisjobqueue import Job, RedisJobQueue, Worker
+
+from .harness import RedisServer
+
+LOCK_MS = 30_000
+
+
+async def drain(url: str, variant: str, body: str, n: int, concurrency: int) -> tuple[float, float]:
+    """Jobs/s of one drain of ``n`` queued jobs, and this process's CPU µs per job."""
+    client = redis.asyncio.Redis.from_url(url)
+    done = 0
+    finished = asyncio.Event()
+
+    async def run() -> None:
+        nonlocal done
+        if body == "incr":
+            await client.incr("bench:executed")
+        done += 1
+        if done == n:
+            finished.set()
+
+    async with RedisJobQueue("bench", url=url) as queue:
+        await queue.purge()
+        for start in range(0, n, 1000):
+            await queue.put_many(range(start, min(n, start + 1000)))
+        await client.ping()
+
+        async def handle(job: Job) -> None:
+            await run()
+
+        async def consume() -> None:
+            async for job in queue.consume(lock_timeout=LOCK_MS):
+                await run()
+                await job.complete()
+
+        async def floor() -> None:
+            while done < n:
+                await run()
+
+        calls = await _script_calls(client)
+        started, cpu = time.perf_counter(), time.process_time()
+        if variant == "worker":
+            worker = Worker(queue, handle, concurrency=concurrency, lock_timeout=LOCK_MS)
+            tasks = [asyncio.create_task(worker.run())]
+        else:
+            loop = consume if variant == "consume" else floor
+            tasks = [asyncio.create_task(loop()) for _ in range(concurrency)]
+        await finished.wait()
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+        calls = await _script_calls(client) - calls
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    await client.aclose()
+    print(f"{calls / n:.3f} script calls per job")
+    return n / elapsed, cpu / n * 1e6
+
+
+async def _script_calls(client: redis.asyncio.Redis) -> int:
+    stats = await client.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
+    parser.add_argument("--variant", choices=("worker", "consume", "floor"), default="worker")
+    parser.add_argument("--job", choices=("incr", "noop"), default="incr")
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=10)
+    args = parser.parse_args()
+    with RedisServer() as server:
+        rate, cpu = asyncio.run(drain(server.url, args.variant, args.job, args.n, args.concurrency))
+    print(f"{args.variant} ({args.job}): {rate:,.0f} jobs/s, {cpu:.1f} µs CPU per job")
+
+
+if __name__ == "__main__":
+    main()
