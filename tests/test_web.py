@@ -495,3 +495,18 @@ def test_app_refuses_bad_arguments(kwargs: dict[str, Any], error: type, message:
     with pytest.raises(error) as caught:
         app(**kwargs)
     assert message in str(caught.value)
+
+
+async def test_api_jobs_pages_through_a_sharded_queue_shard_after_shard(
+    client: Client, make_real_queue: Any, queue_name: str
+) -> None:
+    sharded = make_real_queue(f"{queue_name}-sharded", shards=3)
+    ids = {i for i in await sharded.put_many([{"n": n} for n in range(30)]) if i}
+    c = client()
+    first = (await c.get(f"/api/jobs/{sharded.name}?state=ready&count=20")).json()
+    rest = (await c.get(f"/api/jobs/{sharded.name}?state=ready&start=20&count=50")).json()
+    assert (first["total"], len(first["jobs"]), len(rest["jobs"])) == (30, 20, 10)
+    assert {j["id"] for j in first["jobs"] + rest["jobs"]} == ids
+    assert first["counts"]["ready"] == 30
+    overview = (await c.get("/api/queues")).json()
+    assert [q["name"] for q in overview["queues"]].count(sharded.name) == 1

@@ -19,7 +19,7 @@ from .._errors import DeadJobError, JobNotFoundError
 from .._inspect import queue_names
 from .._keys import QueueKeys, validate_queue_name
 from .._queue import RedisJobQueue
-from .._scripts import Scripts
+from .._scripts import Page, PageEntry, Scripts
 from .._sharded import open_queue
 
 __all__ = ["MAX_PAGE", "STATES", "NoSuchQueue", "Reader"]
@@ -132,7 +132,7 @@ class Reader:
             raise ValueError(f"count must be at most {MAX_PAGE}, got {count!r}")
         queue = await self.queue(name)
         zset, part = STATES[state]
-        page = await Scripts(self.client, queue.keys).page(zset, part, start, count, PREVIEW_BYTES)
+        page = await self._page(queue, zset, part, start, count)
         stats = await queue.stats()
         jobs = [
             {
@@ -157,6 +157,24 @@ class Reader:
             "counts": {**dataclasses.asdict(stats), "total": stats.total},
             "jobs": jobs,
         }
+
+    async def _page(
+        self, queue: RedisJobQueue, zset: str, part: str, start: int, count: int
+    ) -> Page:
+        """Jobs ``start`` to ``start + count`` of a state; a sharded queue's shard after
+        shard (in order within each shard), one script call per shard."""
+        now_us, total = 0, 0
+        entries: list[PageEntry] = []
+        for keys in queue.shard_keys:
+            want = count - len(entries)
+            local = max(0, start - total)
+            page = await Scripts(self.client, keys).page(
+                zset, part, local, max(want, 1), PREVIEW_BYTES
+            )
+            if want > 0 and start < total + page.total:
+                entries.extend(page.entries[:want])
+            now_us, total = max(now_us, page.now_us), total + page.total
+        return Page(now_us, total, entries)
 
     async def job(self, name: str, job_id: str) -> dict[str, Any]:
         """The job ``job_id`` of the queue ``name`` as ``queue.status()`` tells it, with its
