@@ -192,9 +192,12 @@ class QueueLink:
         return await self._scripts.tick(schedule, tick_us, _codec.id_of(text), text) == 1
 
     async def last_tick(self, schedule: str) -> float | None:
-        """The Unix time of ``schedule``'s last tick queued, None if it never ran here."""
-        value = await self._queue.redis.hget(self._queue.keys.ticks, schedule)
-        return None if value is None else int(value) / 1_000_000
+        """The Unix time of ``schedule``'s last tick queued, None if it never ran here (on
+        a sharded queue, the last of every shard's, as a tick is queued on its job's)."""
+        redis = self._queue.redis
+        values = [await redis.hget(keys.ticks, schedule) for keys in self._queue.shard_keys]
+        found = [int(value) for value in values if value is not None]
+        return max(found) / 1_000_000 if found else None
 
     # -- holding -------------------------------------------------------------------------
 

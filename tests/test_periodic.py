@@ -24,7 +24,7 @@ pytestmark = pytest.mark.real_redis
 @pytest.fixture
 def real_queue_factory(real_jobqueue_factory: QueueFactory, queue_name: str) -> MakeQueue:
     """Queue objects on the real server, each with a pool of its own, all on one queue."""
-    return lambda: real_jobqueue_factory(queue_name)
+    return lambda **queue_kwargs: real_jobqueue_factory(queue_name, **queue_kwargs)
 
 
 def tick_of(job: Job) -> float:
@@ -105,16 +105,17 @@ async def test_a_tick_already_queued_or_run_is_not_queued_again(real_queue: Redi
     assert (await real_queue.stats()).total == 0
 
 
+@pytest.mark.parametrize("shards", [1, 3])
 @pytest.mark.parametrize("catch_up", [False, True])
 async def test_a_late_worker_replays_missed_ticks_only_when_asked(
-    real_queue_factory: MakeQueue, catch_up: bool
+    real_queue_factory: MakeQueue, catch_up: bool, shards: int
 ) -> None:
     handled: list[float] = []
 
     async def handle(job: Job) -> None:
         handled.append(tick_of(job))
 
-    queue = real_queue_factory()
+    queue = real_queue_factory(shards=shards)
     first = Worker(queue, handle, periodic=[Periodic("p", every=1)])
     async with running(first, grace=0):
         await eventually(lambda: len(handled) >= 1, "a first tick")
@@ -124,7 +125,7 @@ async def test_a_late_worker_replays_missed_ticks_only_when_asked(
     # no worker runs for two ticks
     await eventually(lambda: time.time() > last + 2.2, "two ticks missed", interval=0.05)
     schedule = Periodic("p", every=1, catch_up=catch_up)
-    late = Worker(real_queue_factory(), handle, periodic=[schedule])
+    late = Worker(real_queue_factory(shards=shards), handle, periodic=[schedule])
     async with running(late):
         await eventually(lambda: any(t > last + 2 for t in handled), "a new tick")
     new = sorted({t for t in handled if t > last})
