@@ -8,13 +8,18 @@ does (the job body: nothing, or one INCR on a client of its own). Run it under a
 
     .venv/bin/py-spy record -o prof.svg -- .venv/bin/python -m benchmarks.profile
     .venv/bin/python -m cProfile -s tottime -m benchmarks.profile --variant consume
+
+``--summary FILE...`` sums up py-spy raw profiles (``py-spy record --idle -f raw``) by
+where a job's client time goes (benchmarks/results/profile.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import time
+from pathlib import Path
 
 import redis.asyncio
 
@@ -82,13 +87,49 @@ async def _script_calls(client: redis.asyncio.Redis) -> int:
     return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
 
 
+# where a sample goes: the first rule its stack matches (the fill and the server are left out)
+_LEFT_OUT = ("put_many", "purge", "_find_and_load", "RedisServer")
+
+
+def _where(frames: list[str]) -> str:
+    stack, leaf = ";".join(frames), frames[-1]
+    if "drain.<locals>.run " in stack:
+        return "job body (INCR on redis-py, its socket send included)"
+    if "EpollSelector.select" in leaf:
+        return "waiting in select (idle, or the loop polling)"
+    if "Pipe." in stack and "_SelectorSocketTransport.write" in leaf:
+        return "library: socket send of its script calls"
+    if "Pipe._read" in stack or "_read_ready" in stack:
+        return "reading replies (transport, the pipe's reader)"
+    if "aioredisjobqueue/" in stack:
+        return "library: Python (the asyncio/anyio it calls included)"
+    return "event loop: scheduling, callbacks"
+
+
+def summary(path: Path) -> list[str]:
+    """The share of a py-spy raw profile's samples in each place a job's time goes."""
+    shares: collections.Counter[str] = collections.Counter()
+    for line in path.read_text().splitlines():
+        stack, count = line.rsplit(" ", 1)
+        frames = stack.split(";")
+        if not any(x in stack for x in _LEFT_OUT):
+            shares[_where(frames)] += int(count)
+    total = sum(shares.values()) or 1
+    return [f"| {where} | {100 * n / total:.1f}% |" for where, n in shares.most_common()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
     parser.add_argument("--variant", choices=("worker", "consume", "floor"), default="worker")
     parser.add_argument("--job", choices=("incr", "noop"), default="incr")
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--summary", type=Path, nargs="+", help="sum up py-spy raw profiles")
     args = parser.parse_args()
+    if args.summary:
+        for path in args.summary:
+            print(f"{path}:", *summary(path), sep="\n")
+        return
     with RedisServer() as server:
         rate, cpu = asyncio.run(drain(server.url, args.variant, args.job, args.n, args.concurrency))
     print(f"{args.variant} ({args.job}): {rate:,.0f} jobs/s, {cpu:.1f} µs CPU per job")
