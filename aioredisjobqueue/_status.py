@@ -20,7 +20,10 @@ class JobStatus:
     ``state`` is one of:
 
     - ``"waiting"``: due, for the next consumer; ``due_at`` is when it became due (for a
-      job whose lock expired without anyone taking it yet, when the lock expired);
+      job whose lock expired without anyone taking it yet, when the lock expired), or None
+      for a job in the ready list (put, released or requeued due at once): ``status()``
+      knows it is there in O(1), and only a scan of the list would tell since when
+      (``peek()`` shows it for the jobs at the head);
     - ``"delayed"``: due at ``due_at``, later;
     - ``"locked"``: held by a consumer whose lock expires at ``lock_expires_at``;
     - ``"dead"``: dead-lettered at ``died_at``;
@@ -55,12 +58,12 @@ def _text(value: bytes | str) -> str:
 
 
 def parse_status(job_id: str, reply: list[Any] | None) -> JobStatus | None:
-    """The JobStatus of status.lua's reply: [state, deliveries, time µs, error or nil]."""
+    """The JobStatus of status.lua's reply: [state, deliveries, time µs or nil, error or nil]."""
     if reply is None:
         return None
     state, deliveries, at_us, error = reply
     name = _text(state)
-    seconds = int(float(at_us)) / 1_000_000
+    seconds = None if at_us is None else int(float(at_us)) / 1_000_000
     return JobStatus(
         id=job_id,
         state=name,  # type: ignore[arg-type]  # one of JobState, as status.lua answers

@@ -13,7 +13,7 @@ import redis.asyncio
 from conftest import MakeQueue
 from helpers import server_clock_passes, server_time_us
 
-from aioredisjobqueue import DuplicateJobError, QueueStats, RedisJobQueue, job_id
+from aioredisjobqueue import DuplicateJobError, JobStatus, QueueStats, RedisJobQueue, job_id
 from aioredisjobqueue._codec import encode
 from aioredisjobqueue._scripts import Scripts
 from aioredisjobqueue.testing import RedisServer
@@ -77,14 +77,39 @@ async def test_a_duplicate_put_does_not_scan_the_ready_list(real_queue: RedisJob
     assert await _lpos_calls(real_queue) == before
 
 
+@pytest.mark.real_redis
+async def test_status_of_a_ready_job_does_not_scan_the_ready_list(
+    real_queue: RedisJobQueue,
+) -> None:
+    ids = await real_queue.put_many(range(1000))
+    before = await _lpos_calls(real_queue)
+    for job in (ids[0], ids[500], ids[999]):
+        status = await real_queue.status(job)
+        assert status is not None and (status.state, status.due_at) == ("waiting", None)
+    assert await real_queue.status(job_id("never put")) is None
+    assert await _lpos_calls(real_queue) == before
+
+
+@pytest.mark.real_redis
+async def test_status_after_an_entry_was_lost_looks_in_the_ready_list(
+    real_queue: RedisJobQueue,
+) -> None:
+    kept, lost = await real_queue.put_many(["kept", "lost"])
+    await real_queue.redis.lrem(real_queue.keys.ready, 1, bytes.fromhex(lost))  # as evicted
+    before = await _lpos_calls(real_queue)
+    status = await real_queue.status(kept)
+    assert status is not None and status.state == "waiting"
+    assert await real_queue.status(lost) is None  # its payload alone is no job
+    assert await _lpos_calls(real_queue) == before + 2
+
+
 async def test_status_cancel_and_peek_of_ready_jobs(queue: RedisJobQueue) -> None:
     before = await server_time_us(queue.redis)
     ids = await queue.put_many(["a", "b", "c"])
     after = await server_time_us(queue.redis)
 
     status = await queue.status(ids[1])
-    assert status is not None and (status.state, status.deliveries) == ("waiting", 0)
-    assert status.due_at is not None and before <= round(status.due_at * 1e6) <= after
+    assert status == JobStatus(id=ids[1], state="waiting", deliveries=0, due_at=None)
     peeked = await queue.peek()
     assert [(w.id, w.payload) for w in peeked] == list(zip(ids, ["a", "b", "c"], strict=True))
     assert all(before <= round(w.due_at * 1e6) <= after for w in peeked)

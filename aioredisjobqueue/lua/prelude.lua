@@ -77,16 +77,6 @@ local function drop_ready(ready, n)
   end
 end
 
--- the index of the pair of job `id` in the ready list (0-based), or nil. O(n) in the
--- list's length, scanned by the server (LPOS): a time is 8 bytes long, an id 12.
-local function ready_index(ready, id)
-  local i = redis.call('LPOS', ready, id)
-  if not i then
-    return nil
-  end
-  return i / 2
-end
-
 -- remove job `id` from the ready list; true if it was there. O(n), as ready_index.
 local function remove_ready(ready, id)
   local i = redis.call('LPOS', ready, id)
@@ -118,13 +108,30 @@ local function placed_all(k)
   return placed == redis.call('HLEN', k.payloads)
 end
 
+-- where the job `id`, whose payload is stored, is placed: 'dead', 'locked' or 'waiting'
+-- with its score there, 'ready' (in the ready list; no score: its time is known only to a
+-- scan of the list), or nil if in none (an eviction lost its entry). O(1) while no entry
+-- was lost (placed_all): a job in none of the zsets is then in the ready list; only when
+-- the counts differ does the server scan the list for it (LPOS, O(n)).
+local function placement(k, id)
+  for _, name in ipairs({'dead', 'locked', 'waiting'}) do
+    local score = redis.call('ZSCORE', k[name], id)
+    if score then
+      return name, score
+    end
+  end
+  if placed_all(k) or redis.call('LPOS', k.ready, id) then
+    return 'ready'
+  end
+  return nil
+end
+
 -- queue the job `id` with the canonical JSON `text`, due at `at` (µs), unless it is in the
 -- queue already; true if it was queued. A job due at once (`ready`) goes to the ready list,
 -- one due later to the waiting zset. `k` names the keys: ready, waiting, payloads, locked,
 -- dead, state, errors. An eviction (Redis dropping whole keys to free memory) can leave a
 -- payload in no list or zset: that job is queued again, as new, instead of being a
--- duplicate for ever (once the counts show an entry lost, a duplicate of a ready job is
--- looked for in the ready list: O(n)).
+-- duplicate for ever (placement: O(1) unless the counts show an entry lost).
 -- A new payload drops what an eviction of the payloads may have left of an older job (zset
 -- entries, state, last error); a payload put in an empty payloads hash drops everything
 -- the other keys hold, since a job without its payload is no job (and the ready list
@@ -140,15 +147,7 @@ local function add_job(k, id, text, at, ready)
       redis.call('HDEL', k.errors, id)
     end
   else
-    if placed_all(k) then
-      return false
-    end
-    for _, key in ipairs({k.waiting, k.locked, k.dead}) do
-      if redis.call('ZSCORE', key, id) then
-        return false
-      end
-    end
-    if ready_index(k.ready, id) then
+    if placement(k, id) then
       return false
     end
     redis.call('HDEL', k.state, id)

@@ -7,7 +7,8 @@
 -- 'waiting' (time: due since), 'delayed' (time: due at), 'locked' (time: lock expires at;
 -- a lock that expired counts as 'waiting'), 'dead' (time: dead-lettered at) or
 -- 'completed' (time: completed at; only while its result is kept). A job in the ready list
--- is found by a scan of it (O(n), by the server) once it is in no zset.
+-- is 'waiting' with time false: it is known to be there in O(1) (prelude's placement), but
+-- when it became due only a scan of the list would tell.
 local id = ARGV[1]
 if redis.call('HEXISTS', KEYS[3], id) == 0 then
   local result = redis.call('GET', KEYS[7])
@@ -20,25 +21,17 @@ end
 local now = now_us()
 local deliveries = parse_state(redis.call('HGET', KEYS[4], id))
 local error = redis.call('HGET', KEYS[6], id)
-local score = redis.call('ZSCORE', KEYS[5], id)
-local name
-if score then
-  name = 'dead'
-else
-  score = redis.call('ZSCORE', KEYS[2], id)
-  if score then
-    name = tonumber(score) > now and 'locked' or 'waiting'
-  else
-    score = redis.call('ZSCORE', KEYS[1], id)
-    if score then
-      name = tonumber(score) > now and 'delayed' or 'waiting'
-    else
-      local i = ready_index(KEYS[8], id)
-      if not i then
-        return nil
-      end
-      name, score = 'waiting', string.format('%.0f', ready_range(KEYS[8], i, i)[2])
-    end
-  end
+local k = {
+  waiting = KEYS[1], locked = KEYS[2], payloads = KEYS[3], dead = KEYS[5], ready = KEYS[8],
+}
+local name, score = placement(k, id)
+if not name then
+  return nil
+elseif name == 'ready' then
+  name, score = 'waiting', false
+elseif name == 'locked' then
+  name = tonumber(score) > now and 'locked' or 'waiting'
+elseif name == 'waiting' then
+  name = tonumber(score) > now and 'delayed' or 'waiting'
 end
 return {name, deliveries, score, error}
