@@ -96,7 +96,7 @@ def failures(results: Results) -> list[str]:
 def num(x: float) -> str:
     if not math.isfinite(x):
         return DASH
-    if abs(x) >= 1000:
+    if abs(x) >= 999.5:  # what rounds to 1,000 gets its comma too
         return f"{x:,.0f}"
     if abs(x) >= 100:
         return f"{x:.0f}"
