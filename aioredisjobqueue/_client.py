@@ -1,8 +1,9 @@
 """The redis.asyncio client of a queue: the caller's, or one the queue makes for one Redis
 node, a Redis Cluster, or a primary found through Sentinel.
 
-URLs: ``redis://`` and ``rediss://`` name one node (or, with ``cluster=True``, any node of
-a cluster); ``redis+cluster://host:port[,host:port…]`` a cluster;
+URLs: ``redis://`` and ``rediss://`` name one node, or any node of a cluster (with
+``cluster=True``, or found at the first call: see ``detect_cluster``);
+``redis+cluster://host:port[,host:port…]`` a cluster;
 ``redis+sentinel://[user:password@]host:port[,host:port…]/SERVICE[/DB]`` the primary of
 ``SERVICE`` as the sentinels name it (``rediss+…`` for TLS to the data nodes).
 """
@@ -10,19 +11,28 @@ a cluster); ``redis+cluster://host:port[,host:port…]`` a cluster;
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ResponseError
 
 from ._pipe import Pipe
 from ._route import Caller, ClusterRoute
 from ._sentinel import SentinelPool, sentinel_client
 
-__all__ = ["DEFAULT_MAX_CONNECTIONS", "Client", "client_for", "close_client", "open_pubsub"]
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "Client",
+    "client_for",
+    "close_client",
+    "detect_cluster",
+    "open_pubsub",
+]
 
 DEFAULT_MAX_CONNECTIONS = 32
 
@@ -44,6 +54,9 @@ class Client:
     redis: Any
     owned: bool
     kind: str
+    # for a node named by URL or host and port: the cluster client it makes if the node
+    # turns out to be a cluster node (see ``detect_cluster``)
+    cluster: Callable[[], Client] | None = None
 
     def spare(self, max_connections: int) -> int:
         """How many connections its pool has (on a cluster: per node, each with its own)."""
@@ -200,7 +213,10 @@ def client_for(
         pool = BlockingConnectionPool.from_url(
             url, max_connections=max_connections, timeout=None, **_CONNECTION
         )
-        return Client(Redis(connection_pool=pool), True, "node")
+        cluster_of: Callable[[], Client] | None = None
+        if scheme != "unix":
+            cluster_of = functools.partial(_cluster_client, url, max_connections)
+        return Client(Redis(connection_pool=pool), True, "node", cluster_of)
     if cluster:
         nodes = RedisCluster(
             host=redis_host or "localhost",
@@ -209,16 +225,41 @@ def client_for(
             **_CONNECTION,
         )
         return Client(nodes, True, "cluster")
+    host = redis_host if redis_host is not None else "localhost"
+    port = redis_port if redis_port is not None else 6379
     pool = BlockingConnectionPool(
-        host=redis_host if redis_host is not None else "localhost",
-        port=redis_port if redis_port is not None else 6379,
+        host=host,
+        port=port,
         db=redis_db if redis_db is not None else 0,
         max_connections=max_connections,
         # wait for a free connection as long as it takes: every wait is cancellable
         timeout=None,
         **_CONNECTION,
     )
-    return Client(Redis(connection_pool=pool), True, "node")
+    cluster_of = functools.partial(_cluster_client, f"redis://{host}:{port}", max_connections)
+    return Client(Redis(connection_pool=pool), True, "node", cluster_of)
+
+
+def _cluster_client(url: str, max_connections: int) -> Client:
+    return Client(_cluster(url, max_connections), True, "cluster")
+
+
+async def detect_cluster(client: Client, command: Callable[..., Awaitable[Any]]) -> Client | None:
+    """The cluster client of a node that may be a cluster node (``client.cluster``), if
+    ``INFO cluster`` (sent by ``command``) says ``cluster_enabled:1``; else None. A server
+    that refuses INFO is taken for one node; a connection error is raised."""
+    if client.cluster is None:
+        return None
+    try:
+        reply = await command("INFO", "cluster")
+    except ResponseError:
+        return None
+    if isinstance(reply, Mapping):  # redis-py's parsed INFO
+        enabled = str(reply.get("cluster_enabled")) == "1"
+    else:
+        text = reply.decode() if isinstance(reply, bytes) else str(reply)
+        enabled = "cluster_enabled:1" in text.split()
+    return client.cluster() if enabled else None
 
 
 async def close_client(redis: Any) -> None:
@@ -236,7 +277,7 @@ async def open_pubsub(redis: Any, *, again: bool = False, **kwargs: Any) -> Any:
     (its pub/sub routes by that map, which the client loads at its first command); on a
     queue's cluster route, on the primary of the queue's slot (``again``: after the last
     subscription was lost, so the slot map is loaded again)."""
-    if isinstance(redis, ClusterRoute):
+    if inspect.iscoroutinefunction(redis.pubsub):  # a cluster route's, a Deployment's
         return await redis.pubsub(again=again)
     if isinstance(redis, RedisCluster):
         await redis.initialize()

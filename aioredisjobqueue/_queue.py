@@ -16,7 +16,8 @@ from redis.asyncio import Redis
 from . import _args, _codec
 from ._batch import SCRIPT_BYTES, Batcher
 from ._byid import JobsById
-from ._client import DEFAULT_MAX_CONNECTIONS, client_for, close_client
+from ._client import DEFAULT_MAX_CONNECTIONS, client_for
+from ._deployment import Deployment
 from ._errors import LockLostError
 from ._eviction import EvictionCheck
 from ._inspect import QueueInspection
@@ -29,7 +30,6 @@ from ._put import Producing, put_bytes
 from ._records import DeadLetter, QueueStats, WaitingJob
 from ._results import DEFAULT_RESULT_TTL, NO_RESULT, DoneChannel, ttl_ms
 from ._round import complete_take
-from ._route import Caller
 from ._scripts import Completion, Delivery, Scripts
 from ._shardcheck import ShardCheck
 from ._status import bound_error
@@ -138,23 +138,20 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
             sentinels=sentinels,
             service_name=service_name,
         )
-        self._redis, self._owns_client = self._client.redis, self._client.owned
         self._wire(QueueKeys(self._name), max_connections)
         # warns once if Redis may evict the queue's keys: at the first put or get
-        self._check_eviction = EvictionCheck(self._client.command(self._pipe), self._name)
-        self._check_shards = ShardCheck(self._redis, self._pipe, self._keys, self._shard_count)
+        self._check_eviction = EvictionCheck(self._line.command, self._name)
+        self._check_shards = ShardCheck(self._line, self._keys, self._shard_count)
 
-    def _wire(self, keys: QueueKeys, max_connections: int, pipe: Caller | None = None) -> None:
+    def _wire(self, keys: QueueKeys, max_connections: int, of: Deployment | None = None) -> None:
         """Make the parts that work on the keys ``keys``: scripts, batchers, taker and
-        subscriptions. A shard of a sharded queue shares the queue's ``pipe`` on one node;
-        on a cluster each makes its own, to the primary of its slot."""
+        subscriptions. A shard of a sharded queue goes through the queue's deployment
+        ``of``: it shares the queue's pipe on one node; on a cluster it makes its own, to
+        the primary of its slot."""
         self._keys = keys
-        # on a cluster: to the primary of the keys' slot, for their pipe and subscriptions
-        self._route = self._client.route(keys.waiting, max_connections)
-        self._owns_pipe = pipe is None or self._route is not None
-        self._pipe = self._client.pipe(max_connections, self._route) if self._owns_pipe else pipe
-        sharded = self._route is not None
-        self._scripts = Scripts(self._redis, self._keys, self._pipe, sharded=sharded)
+        # its client, pipe (on a cluster: route to its slot's primary) and subscriber
+        self._line = Deployment(self._client, keys.waiting, max_connections, of=of)
+        self._scripts = Scripts(self._line, keys)
         self._put_batcher: Batcher[tuple[str, bytes, int], bool] = Batcher(
             self._send_puts,
             max_items=_BATCH_ITEMS,
@@ -166,7 +163,7 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
         )
         self._taker = Taker(self._scripts, self._max_deliveries, self._adopt)
         self._orphans: set[asyncio.Task[None]] = set()  # hand-backs of _adopt()
-        subscriber = self._client.subscriber(max_connections, self._route)
+        subscriber = self._line if self._line.subscribes else None
         self._waker = Waker(subscriber, self._keys.wake)
         self._done = DoneChannel(subscriber, self._keys.done)
 
@@ -177,8 +174,9 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
 
     @property
     def redis(self) -> Any:
-        """The ``redis.asyncio`` client the queue runs on."""
-        return self._redis
+        """The ``redis.asyncio`` client the queue runs on (for a ``redis://`` URL of a
+        cluster node: a ``RedisCluster`` from the queue's first call on)."""
+        return self._line.redis
 
     @property
     def codec(self) -> PayloadCodec[P]:
@@ -217,12 +215,7 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
         await self._taker.aclose()
         while self._orphans:
             await asyncio.gather(*self._orphans, return_exceptions=True)
-        # one object on a cluster: closes once; a shard on one node leaves the queue's
-        for caller in (self._pipe if self._owns_pipe else None, self._route):
-            if caller is not None:
-                await caller.aclose()
-        if self._owns_client:
-            await close_client(self._redis)
+        await self._line.aclose()
 
     async def __aenter__(self) -> Self:
         return self

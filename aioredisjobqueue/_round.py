@@ -35,6 +35,7 @@ async def complete_take(
     ``orphan`` receives the jobs taken if the caller is cancelled while the calls run, or
     if the completes failed with an error reply after the get took jobs.
     """
+    await scripts.ready()  # what the queue runs on, before building the calls
     pipe = scripts.pipe
     if not isinstance(pipe, Pipe) or not held or not count:
         done = await scripts.complete(held) if held else []

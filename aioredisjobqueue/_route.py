@@ -29,7 +29,13 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
 from redis.backoff import NoBackoff
 from redis.client import NEVER_DECODE
-from redis.exceptions import AskError, ClusterDownError, MovedError, TryAgainError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MovedError,
+    RedisClusterException,
+    TryAgainError,
+)
 from redis.retry import Retry
 
 from ._pipe import Orphan, Pipe
@@ -64,18 +70,25 @@ class ClusterRoute:
         if self._stale or self._owner is None:
             async with self._load_lock:
                 if self._stale or self._owner is None:
-                    if self._owner is None:
-                        await self._cluster.initialize()  # a no-op if the map is loaded
-                    else:
-                        await self._cluster.nodes_manager.initialize()
-                    node = self._cluster.get_node_from_key(self._key)
-                    if node is None:  # transient: consume() and the Worker wait it out
-                        raise ClusterDownError(
-                            f"no primary serves the slot of {self._key!r}",
-                            status_code="CLUSTERDOWN",
-                        )
-                    self._owner, self._stale = (node.host, int(node.port)), False
+                    self._owner, self._stale = await self._load(), False
         return self._owner
+
+    async def _load(self) -> Address:
+        """The slot's primary as the slot map, loaded now, says; CLUSTERDOWN (transient:
+        loops wait it out) if no node answers or none serves the slot."""
+        try:
+            if self._owner is None:
+                await self._cluster.initialize()  # a no-op if the client loaded it
+            else:
+                await self._cluster.nodes_manager.initialize()
+            node = self._cluster.get_node_from_key(self._key)
+        except RedisClusterException as exc:
+            node, why = None, str(exc)
+        else:
+            why = "no primary serves it"
+        if node is None:
+            raise ClusterDownError(f"the slot of {self._key!r}: {why}", status_code="CLUSTERDOWN")
+        return node.host, int(node.port)
 
     def lost(self) -> None:
         """A connection to the owner dropped: load the slot map before the next call."""

@@ -18,6 +18,7 @@ from typing import Any
 from redis.client import NEVER_DECODE
 from redis.exceptions import NoScriptError
 
+from ._deployment import Deployment, Fixed, Line
 from ._keys import QueueKeys
 from ._pipe import Orphan
 from ._route import Caller, ClusterRoute
@@ -83,11 +84,10 @@ _RAW: dict[str, Any] = {NEVER_DECODE: True}
 class _Script:
     """One script bound to its keys, run on the queue's pipe or, without one, its client."""
 
-    __slots__ = ("_client", "_head", "_pipe", "_source")
+    __slots__ = ("_head", "_line", "_source")
 
-    def __init__(self, client: Any, pipe: Caller | None, name: str, keys: tuple[str, ...]) -> None:
-        self._client = client
-        self._pipe = pipe
+    def __init__(self, line: Line, name: str, keys: tuple[str, ...]) -> None:
+        self._line = line
         self._source, sha = _source(name)
         self._head: tuple[Any, ...] = (sha, len(keys), *keys)
 
@@ -100,9 +100,12 @@ class _Script:
         the next EVALSHA. That is safe, since a NOSCRIPT reply means nothing ran, and it
         cannot meet NOSCRIPT again however often the cache is flushed.
         """
-        pipe = self._pipe
+        line = self._line
+        if line.pending:
+            await line.ready()
+        pipe = line.pipe
         if pipe is None:
-            client = self._client
+            client = line.redis
             try:
                 return await client.execute_command("EVALSHA", *self._head, *args, **_RAW)
             except NoScriptError:
@@ -125,6 +128,8 @@ class _Script:
         Not on the pipe: a WAIT there would hold up every other call of the queue for as
         long as it waits. A script the server does not know is sent again by EVAL.
         """
+        if self._line.pending:
+            await self._line.ready()
         reply, acked = await self._then_wait(("EVALSHA", *self._head, *args), replicas, timeout_ms)
         if isinstance(reply, NoScriptError):
             command = ("EVAL", self._source, *self._head[1:], *args)
@@ -137,9 +142,10 @@ class _Script:
     async def _then_wait(
         self, command: tuple[Any, ...], replicas: int, timeout_ms: int
     ) -> tuple[Any, Any]:
-        if isinstance(self._pipe, ClusterRoute):  # on the slot's primary, following MOVED
-            return await self._pipe.then_wait(command, replicas, timeout_ms)
-        async with self._client.pipeline(transaction=False) as pipeline:
+        pipe = self._line.pipe
+        if isinstance(pipe, ClusterRoute):  # on the slot's primary, following MOVED
+            return await pipe.then_wait(command, replicas, timeout_ms)
+        async with self._line.redis.pipeline(transaction=False) as pipeline:
             pipeline.execute_command(*command, **_RAW)
             pipeline.execute_command("WAIT", replicas, timeout_ms)
             reply, acked = await pipeline.execute(raise_on_error=False)
@@ -207,51 +213,67 @@ class Scripts:
     def __init__(
         self, client: Any, keys: QueueKeys, pipe: Caller | None = None, *, sharded: bool = False
     ) -> None:
+        """``client`` is a queue's ``Deployment`` (which says itself what it runs on), or a
+        redis.asyncio client with the ``pipe`` to send on and whether channels are shard
+        channels (``sharded``)."""
         k = keys
-        # how the scripts publish (see publish() in lua/prelude.lua): on a Redis Cluster,
-        # on shard channels of the queue's slot
-        publish = "SPUBLISH" if sharded else "PUBLISH"
-        self._wake = f"{publish} {k.wake}"
-        self._done = f"{publish} {k.done}"
+        line = client if isinstance(client, Deployment) else Fixed(client, pipe, sharded)
+        # the channel arguments of the scripts (see publish() in lua/prelude.lua): on a
+        # Redis Cluster, shard channels of the queue's slot
+        self._channels = {
+            sharded: tuple(f"{'SPUBLISH' if sharded else 'PUBLISH'} {c}" for c in (k.wake, k.done))
+            for sharded in (False, True)
+        }
         put_keys = (k.waiting, k.payloads, k.marker, k.locked, k.dead, k.state, k.errors, k.ready)
-        self._put = _Script(client, pipe, "put", put_keys)
+        self._put = _Script(line, "put", put_keys)
         get_keys = (k.waiting, k.locked, k.payloads, k.state, k.dead, k.ready)
-        self._get = _Script(client, pipe, "get", get_keys)
-        self._extend = _Script(client, pipe, "extend", (k.locked, k.state))
+        self._get = _Script(line, "get", get_keys)
+        self._extend = _Script(line, "extend", (k.locked, k.state))
         self._release = _Script(
-            client, pipe, "release", (k.waiting, k.locked, k.state, k.dead, k.errors, k.ready)
+            line, "release", (k.waiting, k.locked, k.state, k.dead, k.errors, k.ready)
         )
         self._complete_keys = (k.locked, k.payloads, k.state, k.errors)
-        self._complete = _Script(client, pipe, "complete", self._complete_keys)
-        self._stats = _Script(client, pipe, "stats", (k.waiting, k.locked, k.dead, k.ready))
-        self._dead = _Script(client, pipe, "dead", (k.payloads, k.state, k.dead, k.errors))
-        self._requeue_dead = _Script(client, pipe, "requeue_dead", (k.ready, k.state, k.dead))
-        self._purge = _Script(client, pipe, "purge", k.all())
-        self._peek = _Script(client, pipe, "peek", (k.waiting, k.payloads, k.ready))
-        self._client, self._pipe, self._keys = client, pipe, keys
-        self._workers = _Script(client, pipe, "workers", (k.workers,))
+        self._complete = _Script(line, "complete", self._complete_keys)
+        self._stats = _Script(line, "stats", (k.waiting, k.locked, k.dead, k.ready))
+        self._dead = _Script(line, "dead", (k.payloads, k.state, k.dead, k.errors))
+        self._requeue_dead = _Script(line, "requeue_dead", (k.ready, k.state, k.dead))
+        self._purge = _Script(line, "purge", k.all())
+        self._peek = _Script(line, "peek", (k.waiting, k.payloads, k.ready))
+        self._line, self._keys = line, keys
+        self._workers = _Script(line, "workers", (k.workers,))
         jobs = (k.waiting, k.locked, k.payloads, k.state, k.dead, k.errors, k.ready)
-        self._cancel = _Script(client, pipe, "cancel", jobs)
-        self._dead_letter = _Script(
-            client, pipe, "dead_letter", (k.locked, k.state, k.dead, k.errors)
-        )
+        self._cancel = _Script(line, "cancel", jobs)
+        self._dead_letter = _Script(line, "dead_letter", (k.locked, k.state, k.dead, k.errors))
         tick_keys = (
             *(k.ticks, k.waiting, k.payloads, k.marker, k.locked, k.dead, k.state, k.errors),
             k.ready,
         )
-        self._tick = _Script(client, pipe, "tick", tick_keys)
-        self._delete_dead = _Script(
-            client, pipe, "delete_dead", (k.dead, k.payloads, k.state, k.errors)
-        )
+        self._tick = _Script(line, "tick", tick_keys)
+        self._delete_dead = _Script(line, "delete_dead", (k.dead, k.payloads, k.state, k.errors))
         # the waiting jobs' pages read the ready list too
         zsets = {"waiting": (k.waiting, k.ready), "locked": (k.locked,), "dead": (k.dead,)}
         self._page = {
-            zset: _Script(client, pipe, "page", (key, k.payloads, k.state, k.errors, *more))
+            zset: _Script(line, "page", (key, k.payloads, k.state, k.errors, *more))
             for zset, (key, *more) in zsets.items()
         }
 
+    async def ready(self) -> None:
+        """Settle what the queue runs on (see ``_deployment``): before the first call that
+        builds channel arguments, and before ``complete_call``, ``get_call`` or ``pipe``."""
+        if self._line.pending:
+            await self._line.ready()
+
+    @property
+    def _wake(self) -> str:
+        return self._channels[self._line.sharded][0]
+
+    @property
+    def _done(self) -> str:
+        return self._channels[self._line.sharded][1]
+
     async def put(self, jobs: list[tuple[str, bytes, int]]) -> list[bool]:
         """Queue each (id, text, delay µs) not in the queue yet; True for each one queued."""
+        await self.ready()  # the channel arguments depend on it
         return [bool(a) for a in await self._put(*self._put_args(jobs))]
 
     async def put_replicated(
@@ -259,6 +281,7 @@ class Scripts:
     ) -> tuple[list[bool], int]:
         """``put``, then WAIT for ``replicas`` replicas at most ``timeout_ms`` ms:
         (True for each job queued, how many replicas confirmed the call)."""
+        await self.ready()  # the channel arguments depend on it
         reply, acked = await self._put.replicated(replicas, timeout_ms, *self._put_args(jobs))
         return [bool(a) for a in reply], acked
 
@@ -271,7 +294,7 @@ class Scripts:
     @property
     def pipe(self) -> Caller | None:
         """The pipelined connection the scripts run on (None: the client's pool)."""
-        return self._pipe
+        return self._line.pipe
 
     def get_call(
         self, count: int, lock_ms: int, token: str, max_deliveries: int
@@ -292,6 +315,7 @@ class Scripts:
 
         ``orphan`` receives the jobs taken if the caller is cancelled while the call runs.
         """
+        await self.ready()  # the channel arguments depend on it
 
         if not count:
             return []
@@ -329,16 +353,18 @@ class Scripts:
         ``undo`` takes back the delivery too, for a job that never reached its consumer;
         ``error`` (if not empty) becomes the job's last error.
         """
+        await self.ready()  # the channel arguments depend on it
         args = (_key(job_id), token, delay_us, max_deliveries, self._wake, 1 if undo else 0)
         return int(await self._release(*args, error, self._done))
 
     async def complete(self, held: list[Completion]) -> list[bool]:
         """Remove each job its token holds, keeping its result; True for each one removed."""
+        await self.ready()  # the channel arguments depend on it
         script, args = self.complete_call(held)
         return [bool(d) for d in await script(*args)]
 
     def complete_call(self, held: list[Completion]) -> tuple[_Script, list[Any]]:
-        """The script that completes ``held`` and its arguments."""
+        """The script that completes ``held`` and its arguments (once ``ready()``)."""
         args: list[bytes | str | int] = [self._done]
         result_keys: list[str] = []
         for c in held:
@@ -348,7 +374,7 @@ class Scripts:
         script = self._complete
         if result_keys:  # the result keys of this call are keys of the script too
             keys = (*self._complete_keys, *result_keys)
-            script = _Script(self._client, self._pipe, "complete", keys)
+            script = _Script(self._line, "complete", keys)
         return script, args
 
     async def stats(self) -> tuple[int, int, int, int]:
@@ -372,10 +398,12 @@ class Scripts:
 
     async def requeue_dead(self, job_ids: list[str]) -> int:
         """Put the dead jobs ``job_ids`` (empty: all) back, due now; how many moved."""
+        await self.ready()  # the channel arguments depend on it
         return int(await self._requeue_dead(self._wake, *map(_key, job_ids)))
 
     async def delete_dead(self, job_ids: list[str]) -> int:
         """Remove the dead jobs ``job_ids`` (empty: all) for good; how many went."""
+        await self.ready()  # the channel arguments depend on it
         return int(await self._delete_dead(self._done, *map(_key, job_ids)))
 
     async def page(self, zset: str, part: str, start: int, count: int, cut: int) -> Page:
@@ -407,19 +435,19 @@ class Scripts:
         expiry of its entry (µs, server clock)."""
         keys = (self._keys.workers, self._keys.worker(worker_id))
         args = [worker_id, ttl_ms, *(x for pair in fields.items() for x in pair)]
-        return int(await _Script(self._client, self._pipe, "beat", keys)(*args))
+        return int(await _Script(self._line, "beat", keys)(*args))
 
     async def keep_trace(self, job_id: str, context: str, ttl_ms: int) -> bool:
         """Keep the trace ``context`` of job ``job_id`` for ``ttl_ms``; False if the job is
         not in the queue."""
         keys = (self._keys.payloads, self._keys.trace(job_id))
-        script = _Script(self._client, self._pipe, "trace", keys)
+        script = _Script(self._line, "trace", keys)
         return bool(await script(_key(job_id), context, ttl_ms))
 
     async def unbeat(self, worker_id: str) -> bool:
         """Remove the entry of the worker ``worker_id``; False if it had expired."""
         keys = (self._keys.workers, self._keys.worker(worker_id))
-        return bool(await _Script(self._client, self._pipe, "unbeat", keys)(worker_id))
+        return bool(await _Script(self._line, "unbeat", keys)(worker_id))
 
     async def workers(self) -> list[tuple[str, dict[str, str]]]:
         """(id, fields) of each live worker, soonest to expire first."""
@@ -429,6 +457,7 @@ class Scripts:
     async def tick(self, schedule: str, tick_us: int, job_id: str, text: bytes) -> int:
         """Queue the job of a schedule's tick: 1 queued, 0 that tick (or a later one) was
         queued before, 2 tick recorded but equal content still queued."""
+        await self.ready()  # the channel arguments depend on it
         return int(await self._tick(schedule, tick_us, _key(job_id), text, self._wake))
 
     async def purge(self) -> int:
@@ -448,24 +477,22 @@ class Scripts:
             k.result(job_id),
             k.ready,
         )
-        reply: list[Any] | None = await _Script(self._client, self._pipe, "status", keys)(
-            _key(job_id)
-        )
+        reply: list[Any] | None = await _Script(self._line, "status", keys)(_key(job_id))
         return reply
 
     async def result(self, job_id: str) -> list[Any] | None:
         """['pending'], ['dead', error], ['done', kept result] or None (see result.lua)."""
         k = self._keys
         keys = (k.payloads, k.dead, k.errors, k.result(job_id))
-        reply: list[Any] | None = await _Script(self._client, self._pipe, "result", keys)(
-            _key(job_id)
-        )
+        reply: list[Any] | None = await _Script(self._line, "result", keys)(_key(job_id))
         return reply
 
     async def cancel(self, job_id: str) -> bool:
         """Remove the job whatever its state; False if there was none."""
+        await self.ready()  # the channel arguments depend on it
         return bool(await self._cancel(_key(job_id), self._done))
 
     async def dead_letter(self, job_id: str, token: str, error: str) -> bool:
         """Move a job ``token`` holds to the dead letters; False if the token lost it."""
+        await self.ready()  # the channel arguments depend on it
         return bool(await self._dead_letter(_key(job_id), token, error, self._done))

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from ._deployment import Line
 from ._errors import ShardsMismatchError
 from ._keys import QueueKeys
-from ._route import Caller
 from ._scripts import _Script
 
 __all__ = ["ShardCheck", "stored_shards"]
@@ -26,8 +26,8 @@ class ShardCheck:
 
     __slots__ = ("_done", "_keys", "_lock", "_script", "_shards")
 
-    def __init__(self, redis: Any, pipe: Caller | None, keys: QueueKeys, shards: int) -> None:
-        self._script = _Script(redis, pipe, "shards", (keys.shards, keys.marker))
+    def __init__(self, line: Line, keys: QueueKeys, shards: int) -> None:
+        self._script = _Script(line, "shards", (keys.shards, keys.marker))
         self._keys = keys
         self._shards = shards
         self._done = False

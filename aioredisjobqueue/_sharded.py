@@ -71,8 +71,7 @@ class ShardedJobQueue(RedisJobQueue[P]):
         """A core of this queue's settings and connections, on the keys of one shard."""
         core: RedisJobQueue[P] = object.__new__(RedisJobQueue)
         core.__dict__.update(self.__dict__)
-        core._owns_client = False  # the sharded queue closes the client and the pipe
-        core._wire(keys, max_connections, self._pipe)
+        core._wire(keys, max_connections, of=self._line)  # the queue's closes the client
         return core
 
     def _shard_of(self, job_id: str) -> RedisJobQueue[P]:

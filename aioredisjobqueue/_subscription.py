@@ -51,12 +51,13 @@ async def listen(
     ``on_refused`` when the server refused the channel (the loop ends). None may block.
     """
     failures = 0
-    # a cluster route's channels are shard channels: SSUBSCRIBE on the slot's primary
-    sharded = getattr(client, "sharded", False)
     while True:
         pubsub: Any = None
         try:
             pubsub = await open_pubsub(client, again=failures > 0)
+            # on a cluster, shard channels: SSUBSCRIBE on the slot's primary (known once
+            # the queue's first call settled what it runs on, which opening waits for)
+            sharded = getattr(client, "sharded", False)
             await (pubsub.ssubscribe if sharded else pubsub.subscribe)(channel)
             while not cancel_requested():
                 message = await pubsub.get_message(timeout=_LISTEN_TIMEOUT)

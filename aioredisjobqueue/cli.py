@@ -43,7 +43,7 @@ from rich.table import Table
 
 from . import __version__, _args, _codec
 from ._args import MAX_SHARDS
-from ._client import client_for, close_client
+from ._client import client_for, close_client, detect_cluster
 from ._errors import DuplicateJobError, JobQueueError
 from ._handler import check_handler
 from ._http import Route
@@ -121,14 +121,20 @@ class _WarningLines(logging.Handler):
 def _run(url: str, main: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     """Run ``main(client)`` on a client for ``url``; turn Redis failures into one line."""
     try:
-        client = client_for(
+        made = client_for(
             redis_host=None, redis_port=None, redis_db=None, url=url, redis=None, max_connections=8
-        ).redis
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--url") from None
 
     async def with_client() -> T:
+        client = made.redis
         try:
+            # a redis:// URL of a cluster node reaches the whole cluster (one INFO to ask)
+            cluster = await detect_cluster(made, client.execute_command)
+            if cluster is not None:
+                await close_client(client)
+                client = cluster.redis
             return await main(client)
         finally:
             await close_client(client)

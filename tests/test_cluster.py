@@ -16,7 +16,7 @@ from test_cli import cli
 from test_sentinel import replica_answers
 
 from aioredisjobqueue import Job, NotReplicatedError, RedisJobQueue, Worker, job_id
-from aioredisjobqueue._server_cluster import redis_cli
+from aioredisjobqueue._server_cluster import info, redis_cli
 from aioredisjobqueue.testing import RedisClusterServer
 
 pytestmark = pytest.mark.real_redis
@@ -78,6 +78,69 @@ async def test_every_call_works_whatever_node_the_url_names(
                 assert await queue.requeue_dead() == 1
                 assert await queue.purge() == 2
                 assert (await queue.stats()).total == 0
+
+
+async def test_a_redis_url_of_any_node_finds_the_cluster(redis_cluster: RedisClusterServer) -> None:
+    """No cluster=True: the queue's first call asks the node (INFO cluster) and goes on as a
+    cluster queue, whatever node holds the queue and whichever node the URL names."""
+    names = names_on_every_primary(redis_cluster)
+    for node in redis_cluster.nodes:  # replicas too
+        if not node.running:
+            continue
+        for name in names:
+            async with RedisJobQueue(name, url=node.url) as queue:
+                assert await queue.put({"on": name}) == job_id({"on": name})
+                assert isinstance(queue.redis, RedisCluster)
+                job = await queue.get()
+                assert job is not None and job.payload == {"on": name}
+                await job.complete()
+                assert (await queue.stats()).total == 0
+
+
+async def test_a_redis_url_of_a_cluster_node_gets_wake_ups(
+    redis_cluster: RedisClusterServer,
+) -> None:
+    """The first call settles the channels too: a consumer polling every 60 s on a queue
+    reached by a plain redis:// URL takes a new job at once."""
+    name = names_on_every_primary(redis_cluster)[1]
+    async with RedisJobQueue(name, url=redis_cluster.nodes[0].url) as queue:
+        taken: list[Job] = []
+
+        async def consume() -> None:
+            async for job in queue.consume(10_000, min_interval=60, max_interval=60):
+                taken.append(job)
+                await job.complete()
+
+        looks = count_empty_looks(queue)
+        task = asyncio.create_task(consume())
+        try:
+            await asleep(looks)
+            await queue.put("wake up")
+            await eventually(lambda: len(taken) == 1, within=10, watch=[task])
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def test_concurrent_calls_share_one_connection_to_the_slots_primary(
+    redis_cluster: RedisClusterServer,
+) -> None:
+    """The queue's calls are pipelined on one connection to the primary of its slot, as
+    on one node: 50 concurrent calls open no connection there."""
+    name = names_on_every_primary(redis_cluster)[2]
+    primary = redis_cluster.node_of(f"ajq:{{{name}}}:waiting")
+
+    def connections() -> int:  # redis-cli's own connection counts too: one per look
+        return int(info(primary.port, "info", "stats")["total_connections_received"])
+
+    async with RedisJobQueue(name, url=redis_cluster.url, cluster=True) as queue:
+        await queue.put("x")  # the pipe is connected
+        before = connections()
+        stats = await asyncio.gather(*(queue.stats() for _ in range(50)))
+        assert {s.ready for s in stats} == {1}
+        assert connections() - before == 1
+        await queue.purge()
 
 
 async def test_idle_consumers_are_woken_on_a_cluster(redis_cluster: RedisClusterServer) -> None:
@@ -282,12 +345,17 @@ async def test_command_line_reaches_queues_of_every_primary(
     assert listed.returncode == 0, listed.stderr
     queues = {json.loads(line)["queue"] for line in listed.stdout.splitlines()}
     assert set(names) <= queues
-    # without --cluster, a queue on another node is one clear line
+    # without --cluster, a redis:// URL of any node finds the cluster: a queue on another
+    # node, and the queues of every primary
+    node = redis_cluster.nodes[0]
     other = next(n for n in names if redis_cluster.node_of(f"ajq:{{{n}}}:waiting").port
-                 != redis_cluster.nodes[0].port)  # fmt: skip
-    refused = cli("--url", redis_cluster.nodes[0].url, "peek", other)
-    assert refused.returncode == 1
-    assert "is a cluster node" in refused.stderr and "--cluster" in refused.stderr
+                 != node.port)  # fmt: skip
+    peeked = cli("--url", node.url, "peek", other)
+    assert peeked.returncode == 0, peeked.stderr
+    assert json.loads(peeked.stdout.splitlines()[0]) == {"q": other}
+    plain = cli("--url", node.url, "stats", "--json")
+    assert plain.returncode == 0, plain.stderr
+    assert set(names) <= {json.loads(line)["queue"] for line in plain.stdout.splitlines()}
     for name in names:
         assert cli("--cluster", "--url", url, "purge", name, "--yes").returncode == 0
 
