@@ -97,6 +97,21 @@ async def test_a_redis_url_of_any_node_finds_the_cluster(redis_cluster: RedisClu
                 assert (await queue.stats()).total == 0
 
 
+async def test_a_sharded_queue_on_a_redis_url_of_a_cluster_node(
+    redis_cluster: RedisClusterServer,
+) -> None:
+    """The shards follow the queue's answer: each goes to the primary of its own slot."""
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    async with RedisJobQueue(name, url=redis_cluster.nodes[0].url, shards=3) as queue:
+        assert len([i for i in await queue.put_many(range(30)) if i]) == 30
+        assert isinstance(queue.redis, RedisCluster)
+        jobs = await queue.get_many(30, lock_timeout=10_000)
+        assert sorted(j.payload for j in jobs) == list(range(30))
+        for job in jobs:
+            await job.complete()
+        assert (await queue.stats()).total == 0
+
+
 async def test_a_redis_url_of_a_cluster_node_gets_wake_ups(
     redis_cluster: RedisClusterServer,
 ) -> None:
