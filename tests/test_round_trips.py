@@ -20,6 +20,10 @@ async def _evalsha_calls(r: aioredis.Redis) -> int:
 
 async def test_concurrent_puts_and_completes_share_script_calls(real_queue: RedisJobQueue) -> None:
     admin = real_queue.redis
+    # a queue object's first call first learns what it runs on (a cluster node or not, its
+    # shards): callers that wait for that reach the batcher in several waves, so the count
+    # below is of calls made after that
+    await real_queue.put({"n": -1})
     before = await _evalsha_calls(admin)
     ids = await asyncio.gather(*(real_queue.put({"n": n}) for n in range(200)))
     assert sorted(ids) == sorted(job_id({"n": n}) for n in range(200))
@@ -31,7 +35,7 @@ async def test_concurrent_puts_and_completes_share_script_calls(real_queue: Redi
     await asyncio.gather(*(job.complete() for job in jobs))
     completes = await _evalsha_calls(admin) - before
     assert 1 <= completes <= 20
-    assert (await real_queue.stats()).total == 0
+    assert (await real_queue.stats()).total == 1
 
 
 async def test_concurrent_gets_hand_out_each_job_once(queue: RedisJobQueue) -> None:
