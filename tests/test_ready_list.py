@@ -122,6 +122,18 @@ async def test_status_cancel_and_peek_of_ready_jobs(queue: RedisJobQueue) -> Non
     assert [j.payload for j in await queue.get_many(5)] == ["a", "c"]
 
 
+async def test_cancel_at_the_head_the_middle_and_the_tail_keeps_the_other_ready_jobs(
+    queue: RedisJobQueue,
+) -> None:
+    ids = await queue.put_many([f"j{i}" for i in range(7)])
+    for i in (6, 0, 3, 5):  # the tail, the head, nearer the head, nearer the tail
+        assert await queue.cancel(ids[i]) is True
+    assert [w.payload for w in await queue.peek()] == ["j1", "j2", "j4"]
+    assert (await queue.stats()).ready == 3
+    assert await queue.put("j6") == ids[6]  # gone: queued again, at the end
+    assert [j.payload for j in await queue.get_many(10)] == ["j1", "j2", "j4", "j6"]
+
+
 async def test_purge_removes_ready_and_delayed_jobs(queue: RedisJobQueue) -> None:
     await queue.put_many(["a", "b"])
     await queue.put("later", delay=60)

@@ -3,7 +3,8 @@
 -- KEYS[5] dead zset, KEYS[6] errors hash, KEYS[7] ready list
 -- ARGV[1] job id, ARGV[2] done channel (told the id, for result() waiters)
 -- returns 1 if the job was in the queue and is removed, 0 if there was no such job
--- (O(n) in the ready list's length for a job in it: the server scans it for the id)
+-- (O(n) in the ready list's length for a job in it: the server scans it for the id once,
+-- from the head, and removes its entry from the nearer end)
 local id = ARGV[1]
 if redis.call('HDEL', KEYS[3], id) == 0 then
   return 0

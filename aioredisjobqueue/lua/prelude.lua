@@ -77,15 +77,20 @@ local function drop_ready(ready, n)
   end
 end
 
--- remove job `id` from the ready list; true if it was there. O(n), as ready_index.
+-- remove job `id` from the ready list; true if it was there. O(n) in the list's length:
+-- the server scans it from the head for the id (LPOS: a time is 8 bytes long, an id 12).
 local function remove_ready(ready, id)
   local i = redis.call('LPOS', ready, id)
   if not i then
     return false
   end
-  -- its time becomes a second copy of its id, and both go in one LREM
+  -- its time becomes a second copy of its id, and both go in one LREM, which scans from
+  -- the end nearer to them (a negative count: from the tail). An id is in the list once
+  -- (add_job queues a job only when placement finds it nowhere), so the two copies nearest
+  -- the tail are these two.
   redis.call('LSET', ready, i + 1, id)
-  redis.call('LREM', ready, 2, id)
+  local from_tail = i >= redis.call('LLEN', ready) / 2
+  redis.call('LREM', ready, from_tail and -2 or 2, id)
   return true
 end
 
