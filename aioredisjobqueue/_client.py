@@ -90,6 +90,12 @@ class Client:
             return None
         return self.redis if route is None else route
 
+    def blocking(self, max_connections: int) -> Any:
+        """The client for the blocking reads of the hand-off inbox, which hold a connection
+        each while they wait: only where the pipe, a subscription and one more connection
+        are left for other calls (else None: no hand-off, consumers poll)."""
+        return self.redis if self.spare(max_connections) >= 4 else None
+
     def command(self, pipe: Caller | None) -> Callable[..., Awaitable[Any]]:
         """Sends one server command (CONFIG GET, INFO): on the pipe if there is one; on a
         cluster, to every primary, which all hold queues."""

@@ -18,6 +18,10 @@ ajq:{NAME}:errors    hash  id -> the last error it failed with (bounded), while 
 ajq:{NAME}:result:ID string  "DELIVERIES:COMPLETED_AT_µs:JSON", expiring; ID in hex
 ajq:{NAME}:queue     string  time (µs) of the queue's first put: marks that the queue exists
 ajq:{NAME}:wake      pub/sub channel: a job became due now, so sleeping consumers look
+ajq:{NAME}:waiters   zset  "INBOX:TOKEN:LOCK_MS:COUNT" -> time (µs) it expires: a queue object
+                     whose consumers are idle, waiting for the hand-off of new jobs
+ajq:{NAME}:waiters:INBOX  list  batches of jobs handed off to that queue object, locked
+                     under TOKEN (put.lua builds the key from the waiters key); expires
 ajq:{NAME}:workers   zset  worker id -> time (µs) its heartbeat expires; live while in the future
 ajq:{NAME}:worker:ID hash  what the worker ID reports of itself (host, pid, counts, …);
                      expires with its heartbeat
@@ -153,6 +157,17 @@ class QueueKeys:
     def wake(self) -> str:
         """The pub/sub channel on which the scripts announce jobs that are due now."""
         return self.prefix + "wake"
+
+    @property
+    def waiters(self) -> str:
+        """Zset of the queue objects whose consumers are idle: "INBOX:TOKEN:LOCK_MS:COUNT"
+        -> its expiry (µs). ``put.lua`` hands new jobs to one of them (``_inbox``)."""
+        return self.prefix + "waiters"
+
+    def inbox(self, inbox_id: str) -> str:
+        """List: the batches of jobs handed off to the idle consumers of one queue object
+        (``put.lua`` builds it as the waiters key, a colon and ``inbox_id``)."""
+        return f"{self.waiters}:{inbox_id}"
 
     @property
     def ticks(self) -> str:

@@ -1,7 +1,9 @@
 """Poller: wait for due jobs and take them, for ``consume()`` and the Worker alike.
 
-When nothing is due it sleeps on the queue's wake-up subscription, with a jittered
-exponential backoff as the longest sleep; a transient failure (a dropped connection, a
+When nothing is due it tells the queue object's inbox that it is idle, so that new jobs
+are handed off to it (``_inbox``), and sleeps until they are, or until the wake-up
+subscription or the inbox says a job may be due. Without an inbox serving, a jittered
+exponential backoff is the longest sleep; a transient failure (a dropped connection, a
 Redis restart, a BUSY script, a failover: see ``_transient``) is waited out with the same
 backoff, logged once; any other error is raised.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -18,12 +21,19 @@ from ._tasks import cancel_requested
 from ._transient import CAUGHT, is_transient
 
 if TYPE_CHECKING:
+    from ._inbox import Inbox
     from ._job import Job
+    from ._scripts import Delivery
     from ._wake import Waker
 
 __all__ = ["Poller"]
 
 logger = logging.getLogger("aioredisjobqueue")
+
+# How long an idle consumer sleeps at most while the inbox serves it (seconds, drawn at
+# random so that the consumers of a queue object do not look all at once): the inbox reads
+# every max_interval and tells it when a job is due, so this is only a safety net.
+_SERVED_PAUSE = (60.0, 120.0)
 
 
 class Poller:
@@ -42,6 +52,9 @@ class Poller:
         waker: Waker,
         min_interval: float,
         max_interval: float,
+        inbox: Inbox | None = None,
+        lock_ms: int = 0,
+        jobs: Callable[[list[Delivery]], list[Job]] | None = None,
     ) -> None:
         self._queue_name = queue_name
         self._take = take
@@ -51,13 +64,31 @@ class Poller:
         self._high = max_interval
         self._idle = 0
         self._failures = 0
+        self._inbox = inbox if jobs is not None else None
+        self._lock_ms = lock_ms
+        self._jobs = jobs
+        self._handed: list[Delivery] = []  # handed off to it, not taken yet
+        self._signal: asyncio.Event | None = None
 
     def __enter__(self) -> Poller:
         self._waker.acquire()
+        if self._inbox is not None:
+            self._inbox.acquire()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._inbox is not None:
+            self._inbox.unwant(self)
+            handed, self._handed = self._handed, []
+            self._inbox.give_back(handed)
+            self._inbox.release()
         self._waker.release()
+
+    def receive(self, jobs: list[Delivery]) -> None:
+        """From the inbox: jobs handed off to this consumer (none: look now)."""
+        self._handed.extend(jobs)
+        if self._signal is not None:
+            self._signal.set()
 
     async def take(self, count: int) -> list[Job]:
         """Wait until at least one job is due, then take up to ``count`` of them.
@@ -75,6 +106,10 @@ class Poller:
         """Take up to ``count`` due jobs now: [] if none is due, None if Redis could not be
         reached or could not serve (logged once per outage); other errors raise. Take
         ``signal()`` before, for ``pause()``."""
+        if self._inbox is not None:
+            self._inbox.unwant(self)
+            if self._handed:
+                return self._take_handed(count)
         try:
             jobs = await self._take(count)
         except CAUGHT as exc:
@@ -109,15 +144,27 @@ class Poller:
             self._failures = 0
         if jobs:
             self._idle = 0
+        elif self._inbox is not None and count > 0:
+            self._inbox.want(self, count, self._lock_ms, self._high)
         return jobs
+
+    def _take_handed(self, count: int) -> list[Job]:
+        """Up to ``count`` of the jobs handed off to it; the rest go back at once."""
+        assert self._inbox is not None and self._jobs is not None
+        handed, rest = self._handed[:count], self._handed[count:]
+        self._handed = []
+        self._inbox.give_back(rest)
+        self._idle = 0
+        return self._jobs(handed)
 
     async def hand_back(self, jobs: Sequence[Job]) -> None:
         """Give back at once, uncounted, jobs taken that nobody will run."""
         await self._hand_back(jobs)
 
     def signal(self) -> asyncio.Event:
-        """The event the next wake-up sets: take it before ``try_take()``."""
-        return self._waker.signal()
+        """The event the next wake-up (or hand-off) sets: take it before ``try_take()``."""
+        self._signal = self._waker.signal(self._signal)
+        return self._signal
 
     async def pause(self, signal: asyncio.Event) -> None:
         """After ``try_take()`` found nothing (or no Redis): wait with backoff, or until a
@@ -132,6 +179,8 @@ class Poller:
         empty look (or each failed one) and starts again after a job."""
         if self._failures:
             return backoff(self._failures - 1, base=self._low, cap=self._high, floor=self._low)
+        if self._inbox is not None and self._inbox.serving:
+            return random.uniform(*_SERVED_PAUSE)
         wait = backoff(self._idle, base=self._low, cap=self._high, floor=self._low)
         self._idle += 1
         return wait

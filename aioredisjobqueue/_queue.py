@@ -20,6 +20,7 @@ from ._client import DEFAULT_MAX_CONNECTIONS, client_for
 from ._deployment import Deployment
 from ._errors import LockLostError
 from ._eviction import EvictionCheck
+from ._inbox import Inbox
 from ._inspect import QueueInspection
 from ._job import Job
 from ._keys import QueueKeys, validate_queue_name
@@ -139,6 +140,12 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
             service_name=service_name,
         )
         self._wire(QueueKeys(self._name), max_connections)
+        # new jobs handed straight to idle consumers (a sharded queue's puts go to its
+        # shards' keys: its consumers poll and wait for wake-ups instead)
+        blocking = self._client.blocking(max_connections) if self._shard_count == 1 else None
+        self._inbox = (
+            None if blocking is None else Inbox(blocking, self._keys, self._pipe, self._adopt)
+        )
         # warns once if Redis may evict the queue's keys: at the first put or get
         self._check_eviction = EvictionCheck(self._line.command, self._name)
         self._check_shards = ShardCheck(self._line, self._keys, self._shard_count)
@@ -208,6 +215,8 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
 
         Calls still batched are sent first, and the wake-up subscription stops.
         """
+        if self._inbox is not None:
+            await self._inbox.aclose()
         await self._waker.aclose()
         await self._done.aclose()
         await self._put_batcher.aclose()
@@ -419,6 +428,9 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
             waker=self._waker,
             min_interval=min_interval,
             max_interval=max_interval,
+            inbox=self._inbox,
+            lock_ms=lock_ms,
+            jobs=self._jobs,
         )
 
     def _link(self, lock_ms: int, min_interval: float, max_interval: float) -> QueueLink:

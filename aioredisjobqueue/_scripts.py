@@ -224,7 +224,10 @@ class Scripts:
             sharded: tuple(f"{'SPUBLISH' if sharded else 'PUBLISH'} {c}" for c in (k.wake, k.done))
             for sharded in (False, True)
         }
-        put_keys = (k.waiting, k.payloads, k.marker, k.locked, k.dead, k.state, k.errors, k.ready)
+        put_keys = (
+            *(k.waiting, k.payloads, k.marker, k.locked, k.dead, k.state, k.errors, k.ready),
+            k.waiters,
+        )
         self._put = _Script(line, "put", put_keys)
         get_keys = (k.waiting, k.locked, k.payloads, k.state, k.dead, k.ready)
         self._get = _Script(line, "get", get_keys)

@@ -1,11 +1,13 @@
 """Wake-ups: one shared subscription per queue object to the queue's wake channel.
 
 The scripts PUBLISH on the wake channel (by ``pcall``: a user whose ACL denies the channel
-still puts jobs) whenever a job becomes due at once (put, release
-with no delay, requeue). Idle ``consume()`` loops of one queue object wait on this
-subscription instead of only sleeping, so a new job is picked up within a round trip or
-two. A lost message (no subscription yet, a dropped connection) only delays a job until
-the next poll: the loops keep polling with backoff, so nothing depends on a message.
+still puts jobs) whenever a job becomes due at once and was not handed off to an idle
+consumer (``_inbox``): a put that found no waiter, a release with no delay, a requeue.
+Idle consumers of one queue object wait on this subscription (and on their inbox) instead
+of only sleeping, so such a job is picked up within a round trip or two. A lost message
+(no subscription yet, a dropped connection) only delays a job until the next poll (the
+inbox's read, or the loops' own backoff), so nothing depends on a message. Each consumer
+waits on an event of its own, which a wake-up sets for all of them and a hand-off for it.
 """
 
 from __future__ import annotations
@@ -36,12 +38,18 @@ class Waker:
         self._users = 0
         self._task: asyncio.Task[None] | None = None
         self._stopping: set[asyncio.Task[None]] = set()
-        self._event = asyncio.Event()
+        self._pending: set[asyncio.Event] = set()
 
-    def signal(self) -> asyncio.Event:
-        """The event the next wake-up sets. Take it *before* looking at the queue, so a
-        wake-up that comes while looking is not missed."""
-        return self._event
+    def signal(self, replacing: asyncio.Event | None = None) -> asyncio.Event:
+        """A new event that the next wake-up sets, for one consumer (``replacing``: its
+        previous one, which it waits on no more). Take it *before* looking at the queue,
+        so a wake-up that comes while looking is not missed. The consumer may set it
+        itself (a job was handed off to it)."""
+        if replacing is not None:
+            self._pending.discard(replacing)
+        event = asyncio.Event()
+        self._pending.add(event)
+        return event
 
     async def wait(self, signal: asyncio.Event, seconds: float) -> None:
         """Wait until ``signal`` is set or ``seconds`` pass."""
@@ -80,8 +88,9 @@ class Waker:
         await stop(self._stopping)
 
     def _wake(self) -> None:
-        event, self._event = self._event, asyncio.Event()
-        event.set()
+        pending, self._pending = self._pending, set()
+        for event in pending:
+            event.set()
 
     async def _listen(self) -> None:
         # on subscribing too: jobs may have become due while nobody listened

@@ -73,8 +73,10 @@ async def test_jobs_taken_for_cancelled_callers_are_given_back_at_once(
     assert {job.deliveries for job in rest} <= {1}
 
 
-async def test_an_idle_consumer_is_woken_by_a_put(make_queue: MakeQueue) -> None:
+async def test_an_idle_consumer_is_woken_by_a_released_job(make_queue: MakeQueue) -> None:
     consumer_queue, producer_queue = make_queue(), make_queue()
+    await producer_queue.put("wake up")
+    (taken,) = await producer_queue.get_many(1, lock_timeout=60_000)
     got = asyncio.Event()
     looks = 0  # get_many calls that returned
     real_get_many = consumer_queue.get_many
@@ -100,7 +102,8 @@ async def test_an_idle_consumer_is_woken_by_a_put(make_queue: MakeQueue) -> None
         # in case a job came before it listened; then it sleeps for 60 s
         await eventually(lambda: looks >= 2, "the consumer's two idle looks", watch=[task])
         assert looks == 2
-        await producer_queue.put("wake up")
+        # a release (unlike a put, see test_handoff) is announced on the wake channel
+        await taken.release()
         await asyncio.wait_for(got.wait(), 30)
         assert looks in (3, 4)  # the look that found it, and perhaps the next at once
     finally:
