@@ -189,6 +189,9 @@ class Inbox:
             logger.exception("queue %r: hand-off to idle consumers failed", self._keys.name)
             self._refused = True
             self._wake_all()
+        if self._refused:
+            # no more reads: a put must not hand jobs over, and those handed go back
+            await self._unwait(run, leave_marker=False)
 
     async def _read_loop(self, run: _Run) -> None:
         failures = 0

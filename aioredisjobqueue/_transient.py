@@ -23,10 +23,12 @@ __all__ = ["CAUGHT", "CONNECTION_ERRORS", "TRANSIENT_REPLIES", "is_transient"]
 # LOADING   Redis is loading its data set after a restart;
 # NOSCRIPT  the script cache was flushed (scripts fall back to EVAL themselves);
 # READONLY, MASTERDOWN, CLUSTERDOWN, TRYAGAIN, NOREPLICAS: a failover, a replica that
-# lost its master, a cluster that is not serving yet.
+# lost its master, a cluster that is not serving yet;
+# UNBLOCKED a blocking read (the hand-off inbox's BLPOP) ended by a failover: the primary
+# it waited on became a replica.
 TRANSIENT_REPLIES = frozenset(
     {"BUSY", "LOADING", "NOSCRIPT"}
-    | {"READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS"}
+    | {"READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS", "UNBLOCKED"}
 )
 
 # Cluster redirections (MOVED, ASK) are not here: a queue on a cluster follows them where

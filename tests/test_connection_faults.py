@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from helpers import eventually
 from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -329,17 +330,30 @@ async def complete_when_redis_serves(job: Job) -> None:
             await asyncio.sleep(0.01)
 
 
+async def _is_busy(admin: aioredis.Redis) -> bool:
+    try:
+        await admin.ping()
+    except ResponseError as exc:
+        return "BUSY" in str(exc)
+    return False
+
+
+@pytest.mark.parametrize("hand_off", [False, True], ids=["polling", "hand-off"])
 async def test_consume_and_the_worker_wait_out_a_busy_script(
     own_server: RedisServer,
     admin: aioredis.Redis,
     queue_name: str,
     caplog: pytest.LogCaptureFixture,
+    hand_off: bool,
 ) -> None:
     """While a foreign script keeps Redis busy, consume() loops and a Worker wait (single
-    calls raise BUSY); once it is killed they take every job put meanwhile."""
+    calls raise BUSY); once it is killed they take every job put meanwhile. Idle loops
+    that poll (a queue object of 3 connections has no hand-off inbox) meet BUSY; those
+    served by the inbox wait in its blocking read, which Redis does not end during a
+    script."""
     caplog.set_level(logging.WARNING, logger="aioredisjobqueue")
     await admin.config_set("busy-reply-threshold", 50)  # ms before BUSY replies start
-    queue = RedisJobQueue(queue_name, url=own_server.url)
+    queue = RedisJobQueue(queue_name, url=own_server.url, max_connections=32 if hand_off else 3)
     seen: Counter[str] = Counter()
 
     async def consumer() -> None:
@@ -361,11 +375,14 @@ async def test_consume_and_the_worker_wait_out_a_busy_script(
         ids = [i for i in await queue.put_many(range(50)) if i is not None]
         await wait_until(lambda: set(seen) >= set(ids), "the first jobs", watch=loops)
         busy = asyncio.create_task(busy_client.eval(BUSY_SCRIPT, 0))
-        await wait_until(
-            lambda: any("BUSY" in r.getMessage() for r in caplog.records) or busy.done(),
-            "a loop to meet BUSY",
-            watch=loops,
-        )
+        if hand_off:
+            await eventually(lambda: _is_busy(admin), "Redis to be busy", watch=loops)
+        else:
+            await wait_until(
+                lambda: any("BUSY" in r.getMessage() for r in caplog.records) or busy.done(),
+                "a loop to meet BUSY",
+                watch=loops,
+            )
         assert not busy.done()
         with pytest.raises(ResponseError, match="BUSY"):
             await queue.stats()

@@ -13,7 +13,8 @@ import os
 import signal
 import sys
 import textwrap
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,13 @@ import redis.asyncio as aioredis
 from conftest import MakeQueue
 from deployments import every_deployment
 from faultproxy import FaultProxy
-from helpers import PATIENCE, eventually, server_clock_passes, server_time_us
+from helpers import PATIENCE, eventually, eventually_sync, server_clock_passes, server_time_us
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
-from aioredisjobqueue import Job, QueueStats, RedisJobQueue, Worker
+from aioredisjobqueue import DuplicateJobError, Job, QueueStats, RedisJobQueue, Worker
 from aioredisjobqueue._poll import Poller
-from aioredisjobqueue.testing import RedisServer
+from aioredisjobqueue.testing import RedisClusterServer, RedisSentinelGroup, RedisServer
 
 backend = every_deployment
 
@@ -36,8 +39,10 @@ EMPTY = QueueStats(ready=0, locked=0, delayed=0, dead=0)
 
 
 async def registered(queue: RedisJobQueue, count: int = 1) -> bool:
-    """Whether at least ``count`` queue objects wait for the hand-off of ``queue``'s jobs."""
-    return int(await queue.redis.zcard(queue.keys.waiters)) >= count
+    """Whether at least ``count`` queue objects wait for the hand-off of ``queue``'s jobs:
+    registrations that have not expired (on the server's clock)."""
+    now = await server_time_us(queue.redis)
+    return int(await queue.redis.zcount(queue.keys.waiters, f"({now}", "+inf")) >= count
 
 
 def handed(queue: RedisJobQueue) -> int:
@@ -457,3 +462,76 @@ async def test_an_idle_worker_sends_about_one_round_trip_per_second(
             worker.stop()
             await asyncio.wait_for(run, PATIENCE)
     assert sent <= 2 * window + 3, f"{sent} commands in {window} s"
+
+
+# -- failovers ---------------------------------------------------------------------------------
+
+
+async def _idle_consumer_through(reach: dict[str, Any], fault: Callable[[str], object]) -> None:
+    """An idle consumer is handed a job, ``fault(queue name)`` moves the queue's primary,
+    and the same consumer loop, never ended, is handed jobs by the new primary."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    async with RedisJobQueue(name, **reach) as consumer, RedisJobQueue(name, **reach) as producer:
+        got: list[Job] = []
+        task = asyncio.create_task(consume_into(consumer, got, max_interval=1.0))
+        try:
+            await eventually(lambda: registered(producer), "the consumer to wait", watch=[task])
+            await producer.put("before")
+            await eventually(lambda: got, "the job before", watch=[task])
+            await got[0].complete()
+            await asyncio.to_thread(fault, name)
+
+            async def put_after() -> bool:
+                # the registration a failover ends is renewed on the new primary
+                try:
+                    if not await registered(producer):
+                        return False
+                    await producer.put("after")
+                except DuplicateJobError:
+                    pass  # an earlier try whose reply the failover cut off queued it
+                except (RedisConnectionError, ResponseError):
+                    return False  # the failover is not over for this connection yet
+                return True
+
+            await eventually(put_after, "a put by hand-off after the failover", watch=[task])
+            await eventually(lambda: len(got) == 2, "the job after", watch=[task])
+            assert [j.payload for j in got] == ["before", "after"]
+            assert handed(consumer) == 2
+            await got[1].complete()
+        finally:
+            await stop(task)
+            await producer.purge()
+
+
+@pytest.mark.real_redis
+async def test_an_idle_consumer_rides_out_a_cluster_failover(
+    redis_cluster: RedisClusterServer,
+) -> None:
+    def fail_over(name: str) -> None:
+        # CLUSTER FAILOVER on a replica of the queue's primary (in a cluster just started,
+        # the replicas may not be known to it yet)
+        primary = redis_cluster.node_of(f"ajq:{{{name}}}:waiting")
+
+        def has_replica() -> bool:
+            try:
+                return redis_cluster.replica_of(primary).running
+            except RuntimeError:
+                return False
+
+        eventually_sync(has_replica, "a replica of the queue's primary")
+        redis_cluster.failover(primary)
+
+    reach = {"url": redis_cluster.url, "cluster": True}
+    await _idle_consumer_through(reach, fail_over)
+
+
+@pytest.mark.real_redis
+async def test_an_idle_consumer_rides_out_a_sentinel_failover(
+    redis_sentinel: RedisSentinelGroup,
+) -> None:
+    try:
+        await _idle_consumer_through(
+            {"url": redis_sentinel.url}, lambda _: redis_sentinel.failover()
+        )
+    finally:
+        await asyncio.to_thread(redis_sentinel.wait_settled)
