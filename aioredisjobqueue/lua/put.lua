@@ -49,7 +49,6 @@ if #fresh > 0 and redis.call('EXISTS', KEYS[9]) == 1 then
       local batch = {token .. ' ' .. lock_ms .. '\n'}
       for j = handed + 1, math.min(#fresh, handed + tonumber(count)) do
         local id, text = ARGV[3 * fresh[j] - 1], ARGV[3 * fresh[j]]
-        remove_ready(k.ready, id)
         redis.call('ZADD', k.locked, now + tonumber(lock_ms) * 1000, id)
         redis.call('HSET', k.state, id, make_state(1, token))
         batch[#batch + 1] = string.format('1 0 %d %d\n', #id, #text) .. id .. text
@@ -62,6 +61,8 @@ if #fresh > 0 and redis.call('EXISTS', KEYS[9]) == 1 then
         break
       end
     end
+    -- the ready list held the new jobs alone, in order: the first ones went
+    drop_ready(k.ready, handed)
   end
 end
 if handed < #fresh then
