@@ -306,8 +306,10 @@ class _AnyWaker:
         self._relays: list[asyncio.Task[None]] = []
         self._stopping: set[asyncio.Task[None]] = set()
 
-    def signal(self) -> asyncio.Event:
-        """The event the next wake-up of any shard sets: take it before looking."""
+    def signal(self, replacing: asyncio.Event | None = None) -> asyncio.Event:
+        """The event the next wake-up of any shard sets: take it before looking. One for
+        every consumer (``replacing``, as ``Waker.signal`` takes it, changes nothing: a
+        sharded queue hands no jobs off, so no consumer's event is set for it alone)."""
         return self._event
 
     async def wait(self, signal: asyncio.Event, seconds: float) -> None:
