@@ -467,9 +467,14 @@ async def test_an_idle_worker_sends_about_one_round_trip_per_second(
 # -- failovers ---------------------------------------------------------------------------------
 
 
-async def _idle_consumer_through(reach: dict[str, Any], fault: Callable[[str], object]) -> None:
+async def _idle_consumer_through(
+    reach: dict[str, Any],
+    fault: Callable[[str], object],
+    moved: Callable[[RedisJobQueue], bool] = lambda _: True,
+) -> None:
     """An idle consumer is handed a job, ``fault(queue name)`` moves the queue's primary,
-    and the same consumer loop, never ended, is handed jobs by the new primary."""
+    and the same consumer loop, never ended, is handed jobs by the new primary once both
+    queue objects know it (``moved``)."""
     name = f"test-{uuid.uuid4().hex[:12]}"
     async with RedisJobQueue(name, **reach) as consumer, RedisJobQueue(name, **reach) as producer:
         got: list[Job] = []
@@ -480,6 +485,8 @@ async def _idle_consumer_through(reach: dict[str, Any], fault: Callable[[str], o
             await eventually(lambda: got, "the job before", watch=[task])
             await got[0].complete()
             await asyncio.to_thread(fault, name)
+            # until then a put may still reach the old primary, whose writes are lost
+            await eventually(lambda: moved(producer) and moved(consumer), "the new primary")
 
             async def put_after() -> bool:
                 # the registration a failover ends is renewed on the new primary
@@ -531,7 +538,9 @@ async def test_an_idle_consumer_rides_out_a_sentinel_failover(
 ) -> None:
     try:
         await _idle_consumer_through(
-            {"url": redis_sentinel.url}, lambda _: redis_sentinel.failover()
+            {"url": redis_sentinel.url},
+            lambda _: redis_sentinel.failover(),
+            lambda queue: bool(queue.redis.connection_pool.switches),
         )
     finally:
         await asyncio.to_thread(redis_sentinel.wait_settled)
