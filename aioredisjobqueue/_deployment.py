@@ -129,6 +129,22 @@ class Deployment:
         await self.ready()
         return await open_pubsub(self._subscriber, again=again)
 
+    async def reader(self) -> Any:
+        """A client for a blocking read of the queue's keys (the hand-off inbox's BLPOP),
+        which holds a connection while it waits: on a cluster, one on the primary of the
+        queue's slot (``ClusterRoute.reader``); elsewhere the client, if it has
+        connections to spare for it (``Client.blocking``), else None."""
+        await self.ready()
+        if self.route is not None:
+            return await self.route.reader()
+        return self.client.blocking(self._max_connections)
+
+    def lost(self) -> None:
+        """A blocking read met MOVED or lost its connection: on a cluster, the next
+        ``reader()`` loads the slot map first."""
+        if self.route is not None:
+            self.route.lost()
+
     async def aclose(self) -> None:
         """Close the pipe or route, and the client if the queue made it (a shard leaves
         the queue's pipe on one node, and the client, to the queue)."""

@@ -36,15 +36,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import AskError, MovedError, NoScriptError, ResponseError, TryAgainError
 
 from ._backoff import backoff
 from ._batch import SCRIPT_JOBS
+from ._deployment import Deployment
 from ._keys import QueueKeys
-from ._route import Caller
 from ._scripts import _RAW, Delivery, _Script, _source
 from ._tasks import stop
-from ._transient import CAUGHT, is_transient
+from ._transient import CAUGHT, CONNECTION_ERRORS, is_transient
 
 __all__ = ["Inbox", "Waiter", "parse_batch"]
 
@@ -103,21 +103,20 @@ def parse_batch(data: bytes) -> tuple[int, list[Delivery]]:
 class Inbox:
     """Hand-off of new jobs to the idle consumers of one queue object.
 
-    ``redis`` is the client its blocking reads go on (each takes a connection of its own
-    for as long as it waits), ``orphan`` gives back jobs nobody will run (it must not
-    block). It runs while at least one consumer uses it (``acquire``/``release``).
+    ``line`` is the queue object's deployment, which gives the client its blocking reads
+    go on (each takes a connection of its own for as long as it waits; on a cluster, one
+    on the primary of the queue's slot), ``orphan`` gives back jobs nobody will run (it
+    must not block). It runs while at least one consumer uses it (``acquire``/``release``).
     """
 
     def __init__(
         self,
-        redis: Any,
+        line: Deployment,
         keys: QueueKeys,
-        pipe: Caller | None,
         orphan: Callable[[list[Delivery]], None],
     ) -> None:
-        self._redis = redis
+        self._line = line
         self._keys = keys
-        self._pipe = pipe
         self._orphan = orphan
         self._source, self._sha = _source("wait")
         self._loaded = False
@@ -245,10 +244,22 @@ class Inbox:
         ttl_ms = round(seconds * 1000) + _MARGIN_MS
         keys = (self._keys.waiting, self._keys.locked, self._keys.waiters, key, self._keys.ready)
         script = ("EVALSHA", self._sha) if self._loaded else ("EVAL", self._source)
-        async with self._redis.pipeline(transaction=False) as pipeline:
-            pipeline.execute_command(*script, len(keys), *keys, member, ttl_ms, previous, **_RAW)
-            pipeline.execute_command("BLPOP", key, f"{seconds:.3f}", **_RAW)
-            registered, popped = await pipeline.execute(raise_on_error=False)
+        redis = await self._line.reader()
+        if redis is None:  # no connection to spare for it: the consumers poll
+            raise ResponseError("no connection to spare for a blocking read")
+        try:
+            async with redis.pipeline(transaction=False) as pipeline:
+                command = (*script, len(keys), *keys, member, ttl_ms, previous)
+                pipeline.execute_command(*command, **_RAW)
+                pipeline.execute_command("BLPOP", key, f"{seconds:.3f}", **_RAW)
+                registered, popped = await pipeline.execute(raise_on_error=False)
+        except CONNECTION_ERRORS:
+            self._line.lost()
+            raise
+        if isinstance(registered, MovedError | AskError):
+            # the slot moved (nothing ran): the next read goes to its new primary
+            self._line.lost()
+            raise TryAgainError(f"the queue's slot moved: {registered}", status_code="TRYAGAIN")
         if isinstance(registered, NoScriptError):
             self._loaded = False  # the server lost it: EVAL next time, nothing registered
             registered = 0
@@ -300,7 +311,7 @@ class Inbox:
 
     async def _unwait(self, run: _Run, *, leave_marker: bool) -> None:
         """unwait.lua: remove the run's registration, give back the jobs in its list."""
-        script = _Script(self._redis, self._pipe, "unwait", (self._keys.waiters, run.key))
+        script = _Script(self._line, "unwait", (self._keys.waiters, run.key))
         batches: list[bytes] = []
         with contextlib.suppress(*CAUGHT, TimeoutError):
             async with asyncio.timeout(_STOP_WAIT):

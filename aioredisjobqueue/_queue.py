@@ -142,10 +142,9 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
         self._wire(QueueKeys(self._name), max_connections)
         # new jobs handed straight to idle consumers (a sharded queue's puts go to its
         # shards' keys: its consumers poll and wait for wake-ups instead)
-        blocking = self._client.blocking(max_connections) if self._shard_count == 1 else None
-        self._inbox = (
-            None if blocking is None else Inbox(blocking, self._keys, self._pipe, self._adopt)
-        )
+        # (on a cluster too: the inbox reads on the primary of the queue's slot)
+        blocking = self._shard_count == 1 and self._client.blocking(max_connections) is not None
+        self._inbox = Inbox(self._line, self._keys, self._adopt) if blocking else None
         # warns once if Redis may evict the queue's keys: at the first put or get
         self._check_eviction = EvictionCheck(self._line.command, self._name)
         self._check_shards = ShardCheck(self._line, self._keys, self._shard_count)

@@ -180,6 +180,12 @@ class ClusterRoute:
             self.lost()
         return Redis(connection_pool=self._pool(await self.owner())).pubsub()
 
+    async def reader(self) -> Redis:
+        """A client on the owner's pool, for a blocking read (the hand-off inbox's BLPOP),
+        which holds a connection of its own while it waits. A MOVED reply to it, or a
+        connection lost, is told with ``lost()``: the next one loads the slot map."""
+        return Redis(connection_pool=self._pool(await self.owner()))
+
     async def aclose(self) -> None:
         """Close the pipes and the pools; a second call does nothing."""
         pipes, pools = list(self._pipes.values()), list(self._pools.values())
