@@ -11,11 +11,11 @@ call waits for that answer, so the scripts always publish as the subscribers lis
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ._client import Client, close_client, detect_cluster, open_pubsub
+from ._once import Once
 from ._route import Caller, ClusterRoute
 
 __all__ = ["Deployment", "Fixed", "Line"]
@@ -67,7 +67,8 @@ class Deployment:
         self._key = key
         self._max_connections = max_connections
         self._of = of
-        self._lock = asyncio.Lock()
+        # concurrent first calls share the question, and go on together
+        self._settle = Once(self._ask)
         self.pending = client.cluster is not None  # until the node said what it is
         self._use(client)
 
@@ -100,24 +101,23 @@ class Deployment:
     async def ready(self) -> None:
         """Ask the node named whether it is a cluster node, once (concurrent first calls
         share the question); a failure to ask is raised and asked again next time."""
-        if not self.pending:
-            return
-        async with self._lock:
-            if not self.pending:
-                return
-            if self._of is not None:
-                await self._of.ready()
-                cluster = self._of.client if self._of.client is not self.client else None
-            else:
-                cluster = await detect_cluster(self.client, self._command)
-            if cluster is not None:
-                node, pipe = self.client, self.pipe if self._owns_pipe else None
-                self._use(cluster)
-                if pipe is not None:
-                    await pipe.aclose()
-                if self._of is None:
-                    await close_client(node.redis)
-            self.pending = False
+        if self.pending:
+            await self._settle()
+
+    async def _ask(self) -> None:
+        if self._of is not None:
+            await self._of.ready()
+            cluster = self._of.client if self._of.client is not self.client else None
+        else:
+            cluster = await detect_cluster(self.client, self._command)
+        if cluster is not None:
+            node, pipe = self.client, self.pipe if self._owns_pipe else None
+            self._use(cluster)
+            if pipe is not None:
+                await pipe.aclose()
+            if self._of is None:
+                await close_client(node.redis)
+        self.pending = False
 
     async def command(self, *args: Any) -> Any:
         """Send one server command (CONFIG GET, INFO) as ``Client.command`` says."""

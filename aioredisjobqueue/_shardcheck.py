@@ -8,12 +8,12 @@ before anything changed.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from ._deployment import Line
 from ._errors import ShardsMismatchError
 from ._keys import QueueKeys
+from ._once import Once
 from ._scripts import _Script
 
 __all__ = ["ShardCheck", "stored_shards"]
@@ -24,27 +24,23 @@ class ShardCheck:
     shards; later calls return at once. Concurrent first calls wait for one script call. A
     mismatch raises at every call."""
 
-    __slots__ = ("_done", "_keys", "_lock", "_script", "_shards")
+    __slots__ = ("_keys", "_once", "_script", "_shards")
 
     def __init__(self, line: Line, keys: QueueKeys, shards: int) -> None:
         self._script = _Script(line, "shards", (keys.shards, keys.marker))
         self._keys = keys
         self._shards = shards
-        self._done = False
-        self._lock = asyncio.Lock()
+        # concurrent first calls share one script call, and go on together
+        self._once = Once(self._check)
 
     async def __call__(self) -> None:
-        if self._done:
-            return
-        async with self._lock:
-            if self._done:
-                return  # another caller's check succeeded while this one waited
-            stored = int(await self._script(self._shards))
-            if stored != self._shards:
-                raise ShardsMismatchError(
-                    queue_name=self._keys.name, stored=stored, given=self._shards
-                )
-            self._done = True
+        if not self._once.done:
+            await self._once()
+
+    async def _check(self) -> None:
+        stored = int(await self._script(self._shards))
+        if stored != self._shards:
+            raise ShardsMismatchError(queue_name=self._keys.name, stored=stored, given=self._shards)
 
 
 async def stored_shards(redis: Any, name: str) -> int:
