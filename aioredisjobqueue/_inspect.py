@@ -66,30 +66,22 @@ class QueueInspection:
 
         ``job_ids`` picks which (default: all). Returns how many were requeued.
         """
-        ids = (
-            []
-            if job_ids is None
-            else [_args.job_id(i, f"job_ids[{n}]") for n, i in enumerate(job_ids)]
-        )
-        if job_ids is not None and not ids:
+        ids = _dead_ids(job_ids)
+        if ids == []:
             return 0
         await self._check_shards()
-        return await self._scripts.requeue_dead(ids)
+        return await self._scripts.requeue_dead(ids or [])
 
     async def delete_dead(self, job_ids: Iterable[str] | None = None) -> int:
         """Remove dead-lettered jobs for good. ``job_ids`` picks which (default: all).
 
         Returns how many were deleted; ids that are no dead letter of the queue are skipped.
         """
-        ids = (
-            []
-            if job_ids is None
-            else [_args.job_id(i, f"job_ids[{n}]") for n, i in enumerate(job_ids)]
-        )
-        if job_ids is not None and not ids:
+        ids = _dead_ids(job_ids)
+        if ids == []:
             return 0
         await self._check_shards()
-        return await self._scripts.delete_dead(ids)
+        return await self._scripts.delete_dead(ids or [])
 
     async def purge(self) -> int:
         """Remove every job of the queue, in any state, at once. Returns how many there were.
@@ -115,3 +107,10 @@ async def queue_names(client: Any, *, with_workers: bool = False) -> list[str]:
         if name is not None:
             names.add(name)
     return sorted(names)
+
+
+def _dead_ids(job_ids: Iterable[str] | None) -> list[str] | None:
+    """The checked ids of ``job_ids``, or None for all dead letters."""
+    if job_ids is None:
+        return None
+    return [_args.job_id(i, f"job_ids[{n}]") for n, i in enumerate(job_ids)]

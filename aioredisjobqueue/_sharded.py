@@ -38,6 +38,7 @@ from ._results import NO_RESULT
 from ._shardcheck import stored_shards
 from ._status import JobStatus
 from ._tasks import stop
+from ._wake import wait_signal
 
 if TYPE_CHECKING:
     from ._scripts import Completion, Delivery, Scripts
@@ -314,13 +315,7 @@ class _AnyWaker:
 
     async def wait(self, signal: asyncio.Event, seconds: float) -> None:
         """Wait until ``signal`` is set or ``seconds`` pass."""
-        if signal.is_set():
-            return
-        try:
-            async with asyncio.timeout(seconds):
-                await signal.wait()
-        except TimeoutError:
-            pass
+        await wait_signal(signal, seconds)
 
     def acquire(self) -> None:
         """Register a consumer; the first one starts every shard's subscription."""

@@ -19,9 +19,20 @@ from typing import Any
 from ._subscription import listen
 from ._tasks import stop
 
-__all__ = ["Waker"]
+__all__ = ["Waker", "wait_signal"]
 
 logger = logging.getLogger("aioredisjobqueue")
+
+
+async def wait_signal(signal: asyncio.Event, seconds: float) -> None:
+    """Wait until ``signal`` is set or ``seconds`` pass."""
+    if signal.is_set():
+        return
+    try:
+        async with asyncio.timeout(seconds):
+            await signal.wait()
+    except TimeoutError:
+        pass
 
 
 class Waker:
@@ -53,13 +64,7 @@ class Waker:
 
     async def wait(self, signal: asyncio.Event, seconds: float) -> None:
         """Wait until ``signal`` is set or ``seconds`` pass."""
-        if signal.is_set():
-            return
-        try:
-            async with asyncio.timeout(seconds):
-                await signal.wait()
-        except TimeoutError:
-            pass
+        await wait_signal(signal, seconds)
 
     def acquire(self) -> None:
         """Register a consumer; starts the subscription for the first one."""
