@@ -1,7 +1,7 @@
 """The command line: run a worker, look into queues, put and requeue jobs.
 
     aioredisjobqueue worker module:handler --queue NAME [--queue NAME2 ...] [--lifespan m:f] ...
-        [--shards N]
+        [--prefetch N] [--shards N]
         [--health-port PORT] [--metrics-port PORT] [--log-format text|json]
     aioredisjobqueue stats [NAME ...] [--watch]
     aioredisjobqueue put NAME JSON [--delay S] [--key K] [--shards N]
@@ -240,6 +240,12 @@ def _queue_names(values: tuple[str, ...]) -> list[str]:
 )
 @url_option
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--prefetch",
+    type=click.IntRange(min=0),
+    help="Jobs held, locked, beyond the free handler slots, so a slot that frees up starts "
+    "its next job at once [default: the smaller of --concurrency and 10; 0: none].",
+)
 @shards_option
 @click.option(
     "--lock-timeout",
@@ -315,6 +321,7 @@ def worker(
     queue_names: tuple[str, ...],
     url: str,
     concurrency: int,
+    prefetch: int | None,
     lock_timeout: float,
     grace: float,
     retry_delay: float,
@@ -384,6 +391,7 @@ def worker(
                 max_deliveries=limit,
                 lifespan=None if opened is None else (lambda: opened),
                 concurrency=concurrency,
+                prefetch=prefetch,
                 lock_timeout=lock_timeout,
                 grace=grace,
                 retry_delay=retry_delay,

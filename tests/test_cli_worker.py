@@ -15,7 +15,7 @@ from helpers import eventually_sync
 from test_cli import assert_one_line_error, cli, lines
 
 from aioredisjobqueue import RedisJobQueue
-from aioredisjobqueue.testing import RedisServer
+from aioredisjobqueue.testing import RedisServer, free_port
 
 pytestmark = pytest.mark.real_redis
 
@@ -113,3 +113,65 @@ def test_a_lifespan_that_makes_no_context_manager_is_refused(
     env = {"LOG": str(service / "log")}
     result = cli(*args, url=redis_server.url, env=env, cwd=service)
     assert_one_line_error(result, 2, "not an async context manager")
+
+
+HOLD = """
+import asyncio, os
+
+async def hold(job):
+    with open(os.environ["STARTED"], "a") as f:
+        f.write(f"{job.payload}\\n")
+    await asyncio.sleep(3600)
+"""
+
+
+async def _counts(url: str, name: str) -> tuple[int, int]:
+    async with RedisJobQueue(name, url=url) as queue:
+        stats = await queue.stats()
+    return stats.ready, stats.locked
+
+
+@pytest.mark.parametrize(
+    ("args", "held"),
+    [((), 2), (("--prefetch", "0"), 1), (("--prefetch", "3"), 4)],
+    ids=["default", "none", "three"],
+)
+def test_prefetch_is_how_many_jobs_the_worker_holds_beyond_its_busy_slots(
+    redis_server: RedisServer, queue_name: str, tmp_path: Path, args: tuple[str, ...], held: int
+) -> None:
+    url = redis_server.url
+    (tmp_path / "hold.py").write_text(textwrap.dedent(HOLD))
+    (tmp_path / "started").touch()
+
+    async def fill() -> None:
+        async with RedisJobQueue(queue_name, url=url) as queue:
+            await queue.put_many([str(n) for n in range(10)])
+
+    asyncio.run(fill())
+    command = [sys.executable, "-m", "aioredisjobqueue", "worker", "hold:hold", "-q", queue_name]
+    command += ["--concurrency", "1", "--grace", "0", "--lock-timeout", "600000", *args]
+    env = {**os.environ, "STARTED": str(tmp_path / "started"), "REDIS_URL": url}
+    worker = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        # one job runs; the worker took it and its prefetch in one round trip
+        eventually_sync(lambda: len(lines(tmp_path / "started")) == 1, "the first job")
+        eventually_sync(lambda: asyncio.run(_counts(url, queue_name)) == (10 - held, held))
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+    assert worker.returncode == 0, stderr
+    # on stop, the running job and the prefetched ones are given back at once
+    assert asyncio.run(_counts(url, queue_name)) == (10, 0)
+
+
+@pytest.mark.parametrize("value", ["-1", "many", "1.5"])
+def test_a_bad_prefetch_is_refused_before_redis_is_reached(value: str) -> None:
+    nothing_there = f"redis://127.0.0.1:{free_port()}/0"  # reaching it would exit with 1
+    result = cli("worker", "asyncio:sleep", "-q", "a", "--prefetch", value, url=nothing_there)
+    assert_one_line_error(result, 2, "'--prefetch'")
+    assert value in result.stderr
