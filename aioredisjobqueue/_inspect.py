@@ -86,7 +86,9 @@ class QueueInspection:
     async def purge(self) -> int:
         """Remove every job of the queue, in any state, at once. Returns how many there were.
 
-        Consumers holding jobs then get ``LockLostError`` when they complete them.
+        Consumers holding jobs then get ``LockLostError`` when they complete them. The
+        registrations of idle consumers for the hand-off go too: they register again at
+        their next read, and new jobs reach them by a wake-up meanwhile.
         """
         await self._check_shards()
         return await self._scripts.purge()

@@ -19,7 +19,8 @@ ajq:{NAME}:result:ID string  "DELIVERIES:COMPLETED_AT_µs:JSON", expiring; ID in
 ajq:{NAME}:queue     string  time (µs) of the queue's first put: marks that the queue exists
 ajq:{NAME}:wake      pub/sub channel: a job became due now, so sleeping consumers look
 ajq:{NAME}:waiters   zset  "INBOX:TOKEN:LOCK_MS:COUNT" -> time (µs) it expires: a queue object
-                     whose consumers are idle, waiting for the hand-off of new jobs
+                     whose consumers are idle, waiting for the hand-off of new jobs; the
+                     key expires with its longest entry (wait.lua), purge.lua deletes it
 ajq:{NAME}:waiters:INBOX  list  batches of jobs handed off to that queue object, locked
                      under TOKEN (put.lua builds the key from the waiters key); expires
 ajq:{NAME}:workers   zset  worker id -> time (µs) its heartbeat expires; live while in the future
@@ -161,7 +162,8 @@ class QueueKeys:
     @property
     def waiters(self) -> str:
         """Zset of the queue objects whose consumers are idle: "INBOX:TOKEN:LOCK_MS:COUNT"
-        -> its expiry (µs). ``put.lua`` hands new jobs to one of them (``_inbox``)."""
+        -> its expiry (µs). ``put.lua`` hands new jobs to one of them (``_inbox``). The key
+        expires with its longest entry; ``purge()`` deletes it."""
         return self.prefix + "waiters"
 
     def inbox(self, inbox_id: str) -> str:

@@ -240,7 +240,7 @@ class Scripts:
         self._stats = _Script(line, "stats", (k.waiting, k.locked, k.dead, k.ready))
         self._dead = _Script(line, "dead", (k.payloads, k.state, k.dead, k.errors))
         self._requeue_dead = _Script(line, "requeue_dead", (k.ready, k.state, k.dead))
-        self._purge = _Script(line, "purge", k.all())
+        self._purge = _Script(line, "purge", (*k.all(), k.waiters))
         self._peek = _Script(line, "peek", (k.waiting, k.payloads, k.ready))
         self._line, self._keys = line, keys
         self._workers = _Script(line, "workers", (k.workers,))
@@ -464,7 +464,8 @@ class Scripts:
         return int(await self._tick(schedule, tick_us, _key(job_id), text, self._wake))
 
     async def purge(self) -> int:
-        """Remove every job of the queue; how many there were."""
+        """Remove every job of the queue, and the hand-off registrations; how many jobs
+        there were."""
         return int(await self._purge())
 
     async def status(self, job_id: str) -> list[Any] | None:

@@ -6,6 +6,8 @@
 -- ARGV[3] the registration it replaces ('': none)
 -- returns 1 if registered; 0 if a job is due now: then nothing is registered and an empty
 -- element is pushed to the inbox, so that the read after this call returns at once.
+-- The waiters zset expires with its longest registration, so registrations nobody removes
+-- (a process killed while it waited) do not keep it for ever.
 local now = now_us()
 if ARGV[3] ~= '' then
   redis.call('ZREM', KEYS[3], ARGV[3])
@@ -20,4 +22,8 @@ if ready_count(KEYS[5]) > 0
   return 0
 end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]) * 1000, ARGV[1])
+-- never shorten it: another registration may hold longer (PTTL is -1 for a new zset)
+if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
 return 1
