@@ -42,7 +42,8 @@ from ._backoff import backoff
 from ._batch import SCRIPT_JOBS
 from ._deployment import Deployment
 from ._keys import QueueKeys
-from ._scripts import _RAW, Delivery, _Script, _source
+from ._lua import _RAW, _Script, _source
+from ._scripts import Delivery
 from ._tasks import stop
 from ._transient import CAUGHT, CONNECTION_ERRORS, is_transient
 

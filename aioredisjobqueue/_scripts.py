@@ -1,210 +1,34 @@
-"""The queue's Lua scripts: loaded once from ``lua/*.lua``, one typed wrapper each.
+"""The queue's Lua scripts, one typed wrapper each (``Scripts``).
 
 Every state change of a queue is one script call, so it is atomic and one round trip.
-Scripts run by EVALSHA; a script the server does not know (after a restart or SCRIPT
-FLUSH) is sent again whole by EVAL, which is safe because a NOSCRIPT reply means nothing
-ran.
+``_lua`` loads and runs one script; ``_replies`` holds the types its replies are read into,
+importable from here too.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from functools import cache
-from importlib import resources
+from collections.abc import Callable
 from typing import Any
 
-from redis.client import NEVER_DECODE
-from redis.exceptions import NoScriptError
-
-from ._deployment import Deployment, Fixed, Line
+from ._deployment import Deployment, Fixed
 from ._keys import QueueKeys
-from ._pipe import Orphan
-from ._route import Caller, ClusterRoute
+from ._lua import _Script
+from ._replies import (
+    Completion,
+    DeadEntry,
+    Delivery,
+    Page,
+    PageEntry,
+    _hex,
+    _key,
+    _pairs,
+    _records,
+    _text,
+    deliveries,
+)
+from ._route import Caller
 
 __all__ = ["Completion", "DeadEntry", "Delivery", "Page", "PageEntry", "Scripts", "deliveries"]
-
-
-def _read(name: str) -> str:
-    return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text("utf-8")
-
-
-@cache
-def _source(name: str) -> tuple[str, str]:
-    """The text of script ``name`` as the server runs it, and its SHA1.
-
-    Every script starts with ``lua/prelude.lua``: the one place that knows the format of a
-    job's state ("DELIVERIES:TOKEN") and how to read the server's clock. A script's header
-    comes after it: line numbers in the server's error messages count the prelude's too.
-    """
-    text = _read("prelude") + _read(name)
-    return text, hashlib.sha1(text.encode()).hexdigest()
-
-
-def _hex(key: bytes | str) -> str:
-    """The job id (hex) of a key as Redis stores it (12 raw bytes, to save memory)."""
-    return key.hex() if isinstance(key, bytes) else key.encode("latin-1").hex()
-
-
-_key = bytes.fromhex
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _records(flat: list[Any], width: int) -> Iterator[tuple[Any, ...]]:
-    """The records of a flat script reply, ``width`` fields each: the one reader of the
-    flat arrays the scripts return."""
-    if len(flat) % width:
-        raise ValueError(f"a script reply of {len(flat)} fields is no list of {width}-tuples")
-    fields = iter(flat)
-    return zip(*[fields] * width, strict=True)
-
-
-def _pairs(flat: list[Any]) -> dict[str, str]:
-    """A hash as HGETALL returns it in a script's reply: field, value, field, value, …"""
-    return {_text(field): _text(value) for field, value in _records(flat, 2)}
-
-
-def deliveries(flat: list[Any], token: str) -> list[Delivery]:
-    """The jobs a get.lua reply hands out, all under ``token``."""
-    return [
-        Delivery(_hex(key), payload, int(deliveries), token, int(waited))
-        for key, payload, deliveries, waited in _records(flat, 4)
-    ]
-
-
-# Replies as the server sends them, whatever the client's ``decode_responses``: job ids are
-# 12 raw bytes, which no text encoding can be trusted to decode (redis-py's own DUMP uses it).
-_RAW: dict[str, Any] = {NEVER_DECODE: True}
-
-
-class _Script:
-    """One script bound to its keys, run on the queue's pipe or, without one, its client."""
-
-    __slots__ = ("_head", "_line", "_source")
-
-    def __init__(self, line: Line, name: str, keys: tuple[str, ...]) -> None:
-        self._line = line
-        self._source, sha = _source(name)
-        self._head: tuple[Any, ...] = (sha, len(keys), *keys)
-
-    async def __call__(self, *args: Any, orphan: Orphan | None = None) -> Any:
-        """Run the script; ``orphan`` gets its reply if the caller is cancelled while it runs
-        (only on the pipe: a client drops the connection and the reply with it).
-
-        A script the server does not know (NOSCRIPT: it restarted, or its script cache was
-        flushed) is sent again with its source by EVAL, which runs it and caches it for
-        the next EVALSHA. That is safe, since a NOSCRIPT reply means nothing ran, and it
-        cannot meet NOSCRIPT again however often the cache is flushed.
-        """
-        line = self._line
-        if line.pending:
-            await line.ready()
-        pipe = line.pipe
-        if pipe is None:
-            client = line.redis
-            try:
-                return await client.execute_command("EVALSHA", *self._head, *args, **_RAW)
-            except NoScriptError:
-                return await client.execute_command(
-                    "EVAL", self._source, *self._head[1:], *args, **_RAW
-                )
-        try:
-            return await pipe.execute("EVALSHA", *self._head, *args, orphan=orphan)
-        except NoScriptError:
-            return await pipe.execute("EVAL", self._source, *self._head[1:], *args, orphan=orphan)
-
-    def command(self, *args: Any) -> tuple[Any, ...]:
-        """The EVALSHA command that runs the script with ``args``, for ``Pipe.execute_all``."""
-        return ("EVALSHA", *self._head, *args)
-
-    async def replicated(self, replicas: int, timeout_ms: int, *args: Any) -> tuple[Any, int]:
-        """Run the script, then ``WAIT replicas timeout_ms`` on the same connection, in one
-        round trip: (its reply, how many replicas confirmed it).
-
-        Not on the pipe: a WAIT there would hold up every other call of the queue for as
-        long as it waits. A script the server does not know is sent again by EVAL.
-        """
-        if self._line.pending:
-            await self._line.ready()
-        reply, acked = await self._then_wait(("EVALSHA", *self._head, *args), replicas, timeout_ms)
-        if isinstance(reply, NoScriptError):
-            command = ("EVAL", self._source, *self._head[1:], *args)
-            reply, acked = await self._then_wait(command, replicas, timeout_ms)
-        for outcome in (reply, acked):
-            if isinstance(outcome, Exception):
-                raise outcome
-        return reply, int(acked)
-
-    async def _then_wait(
-        self, command: tuple[Any, ...], replicas: int, timeout_ms: int
-    ) -> tuple[Any, Any]:
-        pipe = self._line.pipe
-        if isinstance(pipe, ClusterRoute):  # on the slot's primary, following MOVED
-            return await pipe.then_wait(command, replicas, timeout_ms)
-        async with self._line.redis.pipeline(transaction=False) as pipeline:
-            pipeline.execute_command(*command, **_RAW)
-            pipeline.execute_command("WAIT", replicas, timeout_ms)
-            reply, acked = await pipeline.execute(raise_on_error=False)
-        return reply, acked
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """A job as ``get.lua`` hands it out."""
-
-    id: str
-    payload: bytes | str
-    deliveries: int
-    token: str
-    waited_us: int = 0  # how long it had been due when taken (server clock)
-
-
-@dataclass(frozen=True, slots=True)
-class DeadEntry:
-    """A dead-lettered job as ``dead.lua`` lists it."""
-
-    id: str
-    payload: bytes | str
-    deliveries: int
-    died_at_us: int
-    error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """A job to complete: held under ``token``; ``result`` (JSON text) kept ``ttl_ms`` ms."""
-
-    id: str
-    token: str
-    result: bytes | None = None
-    ttl_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PageEntry:
-    """A job as ``page.lua`` lists it: its payload cut to a preview, its zset score, its
-    last error, and the task it runs if it is a typed task's job."""
-
-    id: str
-    preview: bytes | str
-    payload_bytes: int
-    deliveries: int
-    score_us: int
-    error: str | None
-    task: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a queue's jobs in one state, read at ``now_us`` (server clock)."""
-
-    now_us: int
-    total: int
-    entries: list[PageEntry]
 
 
 class Scripts:

@@ -13,8 +13,8 @@ from typing import Any
 from ._deployment import Line
 from ._errors import ShardsMismatchError
 from ._keys import QueueKeys
+from ._lua import _Script
 from ._once import Once
-from ._scripts import _Script
 
 __all__ = ["ShardCheck", "stored_shards"]
 
