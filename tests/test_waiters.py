@@ -21,7 +21,7 @@ import pytest
 from conftest import MakeQueue
 from helpers import eventually, server_clock_passes, server_time_us
 from test_cli import assert_one_line_error, cli
-from test_handoff import LONG_LOCK, handed, registered
+from test_handoff import LONG_LOCK, consume_into, handed, registered, stop
 
 from aioredisjobqueue import Job, RedisJobQueue
 from aioredisjobqueue._inspect import queue_names
@@ -81,16 +81,6 @@ def killed_consumer(redis_server: RedisServer, tmp_path: Path, project_root: Pat
         yield
 
     return kill
-
-
-async def consume_into(queue: RedisJobQueue, got: list[Job], max_interval: float) -> None:
-    async for job in queue.consume(lock_timeout=LONG_LOCK, max_interval=max_interval):
-        got.append(job)
-
-
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_the_registration_of_a_killed_consumer_expires_with_the_waiters_key(
