@@ -36,13 +36,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from redis.exceptions import AskError, MovedError, NoScriptError, ResponseError, TryAgainError
+import hiredis
+from redis._parsers.base import BaseParser
+from redis.exceptions import (
+    AskError,
+    InvalidResponse,
+    MovedError,
+    NoScriptError,
+    ResponseError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._backoff import backoff
 from ._batch import SCRIPT_JOBS
 from ._deployment import Deployment
 from ._keys import QueueKeys
-from ._lua import _RAW, _Script, _source
+from ._lua import _Script, _source
 from ._scripts import Delivery
 from ._tasks import stop
 from ._transient import CAUGHT, CONNECTION_ERRORS, is_transient
@@ -54,6 +65,9 @@ logger = logging.getLogger("aioredisjobqueue")
 _MARGIN_MS = 500  # how much longer than its read a registration holds
 _STOP_WAIT = 5.0  # seconds a stopping inbox waits for Redis
 _SHORTEST_READ = 0.01  # seconds (a BLPOP timeout of 0 would wait for ever)
+_MORE = object()  # the parser needs more bytes
+_READ_SIZE = 65536
+pack_command = hiredis.pack_command
 
 
 class Waiter(Protocol):
@@ -70,6 +84,14 @@ class _Want:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Conn:
+    """The connection the inbox reads on, and the pool it goes back to."""
+
+    pool: Any
+    conn: Any
+
+
 @dataclass(slots=True)
 class _Run:
     """One run of the inbox, from its first idle consumer to the last one leaving: a list
@@ -81,6 +103,7 @@ class _Run:
     registration: str = ""  # the one last sent, live or not: the next replaces it
     reading: bool = False
     stopping: bool = False
+    conn: _Conn | None = None  # the connection it reads on, from its first read to its end
 
 
 def parse_batch(data: bytes) -> tuple[int, list[Delivery]]:
@@ -189,6 +212,8 @@ class Inbox:
             logger.exception("queue %r: hand-off to idle consumers failed", self._keys.name)
             self._refused = True
             self._wake_all()
+        finally:
+            await self._drop(run)
         if self._refused:
             # no more reads: a put must not hand jobs over, and those handed go back
             await self._unwait(run, leave_marker=False)
@@ -206,7 +231,7 @@ class Inbox:
             previous, run.registration = run.registration, member
             run.reading = True
             try:
-                registered, popped = await self._read(run.key, member, previous, seconds)
+                registered, popped = await self._read(run, member, previous, seconds)
             except CAUGHT as exc:
                 if not is_transient(exc):
                     logger.info(
@@ -240,26 +265,26 @@ class Inbox:
         seconds = min(w.seconds for w in self._idle.values())
         return min(count, SCRIPT_JOBS), first.lock_ms, max(seconds, _SHORTEST_READ)
 
-    async def _read(self, key: str, member: str, previous: str, seconds: float) -> tuple[bool, Any]:
+    async def _read(
+        self, run: _Run, member: str, previous: str, seconds: float
+    ) -> tuple[bool, Any]:
         """wait.lua, then BLPOP of the inbox, in one round trip: (registered, popped)."""
+        key = run.key
         ttl_ms = round(seconds * 1000) + _MARGIN_MS
         keys = (self._keys.waiting, self._keys.locked, self._keys.waiters, key, self._keys.ready)
         script = ("EVALSHA", self._sha) if self._loaded else ("EVAL", self._source)
-        redis = await self._line.reader()
-        if redis is None:  # no connection to spare for it: the consumers poll
-            raise ResponseError("no connection to spare for a blocking read")
+        command: tuple[Any, ...] = (*script, len(keys), *keys, member, ttl_ms, previous)
+        blpop: tuple[Any, ...] = ("BLPOP", key, f"{seconds:.3f}")
+        packed = [pack_command(command), pack_command(blpop)]
         try:
-            async with redis.pipeline(transaction=False) as pipeline:
-                command = (*script, len(keys), *keys, member, ttl_ms, previous)
-                pipeline.execute_command(*command, **_RAW)
-                pipeline.execute_command("BLPOP", key, f"{seconds:.3f}", **_RAW)
-                registered, popped = await pipeline.execute(raise_on_error=False)
+            registered, popped = await self._exchange(run, packed, seconds + _STOP_WAIT)
         except CONNECTION_ERRORS:
             self._line.lost()
             raise
         if isinstance(registered, MovedError | AskError):
             # the slot moved (nothing ran): the next read goes to its new primary
             self._line.lost()
+            await self._drop(run)
             raise TryAgainError(f"the queue's slot moved: {registered}", status_code="TRYAGAIN")
         if isinstance(registered, NoScriptError):
             self._loaded = False  # the server lost it: EVAL next time, nothing registered
@@ -268,8 +293,49 @@ class Inbox:
             self._loaded = True
         for reply in (registered, popped):
             if isinstance(reply, Exception):
+                await self._drop(run)  # a failover's reply: the next read connects again
                 raise reply
         return bool(registered), popped
+
+    async def _exchange(self, run: _Run, packed: list[bytes], seconds: float) -> list[Any]:
+        """Write ``packed`` (two commands) on the inbox's connection and read both replies
+        (an error reply as its exception), in this task: nothing else uses the connection,
+        so the reply that hands jobs over is parsed where it is used, without redis-py's
+        pipeline and pool around it. A read that outlasts ``seconds`` (its BLPOP's timeout
+        and a margin) means a dead link. Any failure, and a cancellation, drops the
+        connection (a reply may be unread)."""
+        conn = run.conn or await self._connect(run)
+        try:
+            await conn.conn.send_packed_command(packed, check_health=False)
+            async with asyncio.timeout(seconds):
+                if isinstance(conn.conn._reader, asyncio.StreamReader):
+                    return await _replies(conn.conn._reader, len(packed))
+                return [await _response(conn.conn) for _ in packed]  # fakeredis, say
+        except TimeoutError as exc:
+            await self._drop(run, broken=True)
+            raise RedisTimeoutError("the inbox's blocking read outlasted its timeout") from exc
+        except BaseException:
+            await self._drop(run, broken=True)
+            raise
+
+    async def _connect(self, run: _Run) -> _Conn:
+        """Take a connection of the reader's pool for the inbox's reads, until dropped."""
+        redis = await self._line.reader()
+        if redis is None:  # no connection to spare for it: the consumers poll
+            raise ResponseError("no connection to spare for a blocking read")
+        pool = redis.connection_pool
+        conn = await pool.get_connection()
+        run.conn = _Conn(pool, conn)
+        return run.conn
+
+    async def _drop(self, run: _Run, *, broken: bool = False) -> None:
+        """Give ``run``'s connection back to its pool (closed first if ``broken``)."""
+        held, run.conn = run.conn, None
+        if held is not None:
+            with contextlib.suppress(*CAUGHT):
+                if broken:
+                    await held.conn.disconnect(nowait=True)
+            await held.pool.release(held.conn)
 
     def _take(self, run: _Run, batch: bytes) -> None:
         """Hand a batch read from the inbox to idle consumers; an empty one wakes them all."""
@@ -322,3 +388,29 @@ class Inbox:
         for batch in batches:
             if batch:
                 self.give_back(parse_batch(batch)[1])
+
+
+async def _replies(stream: asyncio.StreamReader, count: int) -> list[Any]:
+    """The next ``count`` replies read from ``stream`` (an error reply as its exception)."""
+    parser = hiredis.Reader(
+        protocolError=InvalidResponse, replyError=BaseParser.parse_error, notEnoughData=_MORE
+    )
+    replies: list[Any] = []
+    while len(replies) < count:
+        reply = parser.gets()
+        if reply is _MORE:
+            data = await stream.read(_READ_SIZE)
+            if not data:
+                raise RedisConnectionError("Redis closed the connection")
+            parser.feed(data)
+        else:
+            replies.append(reply)
+    return replies
+
+
+async def _response(conn: Any) -> Any:
+    """The next reply on a redis-py connection (an error reply as its exception)."""
+    try:
+        return await conn.read_response(disable_decoding=True)
+    except ResponseError as exc:
+        return exc
