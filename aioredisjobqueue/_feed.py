@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -57,6 +58,9 @@ class Feed:
         self._filled = asyncio.Event()  # set when jobs come in (then replaced)
         self._poked = asyncio.Event()  # set when the feeder has something to do
         self._stopping = False
+        self._ended = False  # run() has ended: jobs handed off are left to the links
+        for link in links:
+            link.on_handed(functools.partial(self._handed, link))
 
     def held(self) -> Iterator[Running]:
         """The jobs taken and not handed to a slot yet (their locks need renewing too)."""
@@ -82,6 +86,18 @@ class Feed:
             finally:
                 self._idle -= 1
         return self._ready.popleft()
+
+    def _handed(self, link: QueueLink) -> None:
+        """Jobs were handed off to ``link``: give them to the slots waiting, and to the
+        prefetch, now, from the task that read them (no turn of the feeder in between)."""
+        if self._stopping or self._ended:
+            return  # the feeder's next take gives them back (or the link, as it closes)
+        jobs = link.take_handed(self._idle + self._prefetch - len(self._ready))
+        if jobs:
+            lock_until = time.monotonic() + self._lock_s
+            self._ready.extend(self._start(link, job, lock_until) for job in jobs)
+            filled, self._filled = self._filled, asyncio.Event()
+            filled.set()
 
     async def run(self, settled: Callable[[], bool]) -> None:
         """Take jobs until ``stop()``, then send the completions still coming until
@@ -119,6 +135,7 @@ class Feed:
                     # (a completion to send, a stop)
                     await taker.pause([*signals, poked])
         finally:
+            self._ended = True
             if self._ready:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(_GIVE_BACK_TIMEOUT):
                     await self._give_back()

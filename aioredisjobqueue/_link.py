@@ -4,7 +4,8 @@ The Worker takes, waits for, hands back, settles and extends jobs only through t
 interface, which the queue makes (``RedisJobQueue._link``): each side can change its
 insides without breaking the other.
 
-    take        try_take(count), signal(), pause_seconds(), hand_back(jobs)
+    take        try_take(count), signal(), pause_seconds(), hand_back(jobs),
+                on_handed(told), take_handed(count)
     settle      complete_soon(completion, deadline, done) (sent with the next take),
                 completion(job, result, ttl), settling, complete(job, result),
                 retry(job, delay, error), dead_letter(job, error), give_back(job)
@@ -99,6 +100,16 @@ class QueueLink:
         jobs, in one round trip: [] if none is due, None if Redis could not be reached
         (logged once per outage)."""
         return await self._poller.try_take(count)
+
+    def on_handed(self, told: Callable[[], None]) -> None:
+        """Call ``told`` (it must not block) as soon as jobs are handed off to this link's
+        idle consumer, so that ``take_handed`` gets them without waiting for a take."""
+        self._poller.on_handed = told
+
+    def take_handed(self, count: int) -> list[Job]:
+        """Up to ``count`` of the jobs handed off to it, at once and without a round trip
+        (their completions wait for the next take); those left go with ``try_take``."""
+        return self._poller.take_handed(count)
 
     async def _round(self, count: int) -> list[Job]:
         """One round trip: the completions waiting, then a get of ``count`` jobs."""

@@ -69,6 +69,8 @@ class Poller:
         self._jobs = jobs
         self._handed: list[Delivery] = []  # handed off to it, not taken yet
         self._signal: asyncio.Event | None = None
+        # told at once when jobs are handed off to it (the Worker's feed takes them then)
+        self.on_handed: Callable[[], None] | None = None
 
     def __enter__(self) -> Poller:
         self._waker.acquire()
@@ -87,6 +89,8 @@ class Poller:
     def receive(self, jobs: list[Delivery]) -> None:
         """From the inbox: jobs handed off to this consumer (none: look now)."""
         self._handed.extend(jobs)
+        if jobs and self.on_handed is not None:
+            self.on_handed()
         if self._signal is not None:
             self._signal.set()
 
@@ -150,10 +154,18 @@ class Poller:
 
     def _take_handed(self, count: int) -> list[Job]:
         """Up to ``count`` of the jobs handed off to it; the rest go back at once."""
-        assert self._inbox is not None and self._jobs is not None
-        handed, rest = self._handed[:count], self._handed[count:]
-        self._handed = []
+        assert self._inbox is not None
+        jobs = self.take_handed(count)
+        rest, self._handed = self._handed, []
         self._inbox.give_back(rest)
+        return jobs
+
+    def take_handed(self, count: int) -> list[Job]:
+        """Up to ``count`` of the jobs handed off to it, at once (no call to Redis); the
+        rest stay for the next ``try_take()``, which takes or gives them back."""
+        if not self._handed or count <= 0 or self._jobs is None:
+            return []
+        handed, self._handed = self._handed[:count], self._handed[count:]
         self._idle = 0
         return self._jobs(handed)
 

@@ -12,10 +12,10 @@ clock for every process on Linux), when each job passes a stage:
     write      its command is written to the socket
     arrive     the reply of the consumer's blocking read reaches its event loop
                (``StreamReader.feed_data``: the bytes read from the socket)
-    inbox      the inbox has the batch parsed (``Inbox._take``): the blocking read's
-               pipeline returned in the inbox's task
-    resume     the consumer's task has it (``Poller._take_handed``): in consume()'s loop,
-               in the Worker's feeder
+    inbox      the inbox has the batch parsed (``Inbox._take``), in the inbox's task
+    resume     the jobs are taken from the consumer's hand-off (``Poller.take_handed``):
+               in consume()'s loop, once its task runs; for the Worker, in the inbox's
+               task, which gives them to the slots waiting
     slot       (Worker) the slot's ``Feed.next()`` returns it
     handler    the consumer's code starts on the job (the loop body, the handler)
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -82,7 +81,7 @@ def _patch_consumer() -> None:
 
     _patch(asyncio.StreamReader, "feed_data", "arrive")
     _patch(_inbox.Inbox, "_take", "inbox")
-    _patch(_poll.Poller, "_take_handed", "resume")
+    _patch(_poll.Poller, "take_handed", "resume")
     _patch(_feed.Feed, "next", "slot", after=True)
 
 
@@ -176,8 +175,8 @@ STEPS = (
     ("stamp", "write", "producer: put() to its write"),
     ("write", "arrive", "Redis and the kernel: write to the consumer's read"),
     ("arrive", "inbox", "consumer: reply parsed, the inbox's task has it"),
-    ("inbox", "resume", "consumer: the inbox to the consumer's task"),
-    ("resume", "slot", "Worker: the feeder to a slot"),
+    ("inbox", "resume", "consumer: the inbox to the consumer's jobs"),
+    ("resume", "slot", "Worker: the jobs made, to a slot's task"),
     ("resume", "handler", "consume(): the job made and yielded"),
     ("slot", "handler", "Worker: the slot to the handler"),
     ("arrive", "handler", "consumer's client in all: read to handler"),

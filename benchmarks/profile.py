@@ -1,6 +1,7 @@
-"""One drain, in this process, to profile: a Worker or bare consume() loops.
+"""One drain, in this process, to profile: a Worker, bare consume() or get_many() loops.
 
-    .venv/bin/python -m benchmarks.profile [--variant worker|consume|floor] [--job incr|noop]
+    .venv/bin/python -m benchmarks.profile [--variant worker|consume|get_many|floor]
+        [--job incr|noop]
         [--n 20000] [--concurrency 10]
 
 Queues N jobs on a private redis-server, then times their drain as the benchmark's drain
@@ -58,6 +59,15 @@ async def drain(url: str, variant: str, body: str, n: int, concurrency: int) -> 
                 await run()
                 await job.complete()
 
+        async def get_many() -> None:  # as the benchmark's get_many(100) row
+            while True:
+                jobs = await queue.get_many(100, lock_timeout=LOCK_MS)
+                if not jobs:
+                    await asyncio.sleep(0.01)
+                for job in jobs:
+                    await run()
+                    await job.complete()
+
         async def floor() -> None:
             while done < n:
                 await run()
@@ -68,7 +78,7 @@ async def drain(url: str, variant: str, body: str, n: int, concurrency: int) -> 
             worker = Worker(queue, handle, concurrency=concurrency, lock_timeout=LOCK_MS)
             tasks = [asyncio.create_task(worker.run())]
         else:
-            loop = consume if variant == "consume" else floor
+            loop = {"consume": consume, "get_many": get_many}.get(variant, floor)
             tasks = [asyncio.create_task(loop()) for _ in range(concurrency)]
         await finished.wait()
         elapsed = time.perf_counter() - started
@@ -120,7 +130,8 @@ def summary(path: Path) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
-    parser.add_argument("--variant", choices=("worker", "consume", "floor"), default="worker")
+    variants = ("worker", "consume", "get_many", "floor")
+    parser.add_argument("--variant", choices=variants, default="worker")
     parser.add_argument("--job", choices=("incr", "noop"), default="incr")
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=10)
