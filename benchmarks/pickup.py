@@ -1,6 +1,6 @@
 """Pickup from each job's actual send, across two processes, against a one-hop floor.
 
-    .venv/bin/python -m benchmarks.pickup [--repeat 3]
+    .venv/bin/python -m benchmarks.pickup [--repeat 3] [--json]
 
 A producer process sends 200 jobs at 50/s, stamping each with ``time.time()`` just before
 its send; a consumer process records ``time.time() - stamp`` when it gets the job. Three
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
 import statistics
 import time
@@ -93,6 +94,7 @@ def _ms(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print each run's p50, p99 (ms)")
     args = parser.parse_args()
     runs: dict[str, list[tuple[float, float]]] = {kind: [] for kind in KINDS}
     with RedisServer() as server:
@@ -106,6 +108,16 @@ def main() -> None:
                 lat = out.get(timeout=60)
                 proc.join(30)
                 runs[kind].append((_ms(lat, 0.5), _ms(lat, 0.99)))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    kind: {"p50": [r[0] for r in got], "p99": [r[1] for r in got]}
+                    for kind, got in runs.items()
+                }
+            )
+        )
+        return
     print(f"| consumer | p50 ms | p99 ms |  ({N} jobs at {RATE:.0f}/s, {args.repeat} repeats)")
     print("|---|---|---|")
     for kind, got in runs.items():
