@@ -8,6 +8,7 @@ from ._payloads import P
 from ._results import NO_RESULT
 
 if TYPE_CHECKING:
+    from ._poll import Poller
     from ._queue import RedisJobQueue
 
 __all__ = ["Job"]
@@ -33,7 +34,16 @@ class Job(Generic[P]):
     raise ``LockLostError`` once another consumer has taken the job.
     """
 
-    __slots__ = ("_payload", "_queue", "_token", "data", "deliveries", "id", "pickup_delay")
+    __slots__ = (
+        "_loop",
+        "_payload",
+        "_queue",
+        "_token",
+        "data",
+        "deliveries",
+        "id",
+        "pickup_delay",
+    )
 
     def __init__(
         self,
@@ -52,6 +62,7 @@ class Job(Generic[P]):
         self.deliveries = deliveries
         self._token = token
         self.pickup_delay = pickup_delay
+        self._loop: Poller | None = None  # the consume() loop that has it out
 
     @property
     def payload(self) -> P:

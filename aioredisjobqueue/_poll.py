@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,9 @@ logger = logging.getLogger("aioredisjobqueue")
 # random so that the consumers of a queue object do not look all at once): the inbox reads
 # every max_interval and tells it when a job is due, so this is only a safety net.
 _SERVED_PAUSE = (60.0, 120.0)
+# Jobs taken for a consumer ahead of its asking (with its completion) are handed out only
+# within this share of their lock timeout from their take; later, they go back uncounted.
+_FRESH = 0.1
 
 
 class Poller:
@@ -55,6 +59,7 @@ class Poller:
         inbox: Inbox | None = None,
         lock_ms: int = 0,
         jobs: Callable[[list[Delivery]], list[Job]] | None = None,
+        orphan: Callable[[list[Delivery]], None] | None = None,
     ) -> None:
         self._queue_name = queue_name
         self._take = take
@@ -67,27 +72,62 @@ class Poller:
         self._inbox = inbox if jobs is not None else None
         self._lock_ms = lock_ms
         self._jobs = jobs
-        self._handed: list[Delivery] = []  # handed off to it, not taken yet
+        self._orphan = orphan
+        # handed off to it (by the inbox, or with a completion), not taken yet; since when
+        self._handed: list[Delivery] = []
+        self._handed_at = 0.0
         self._signal: asyncio.Event | None = None
         # told at once when jobs are handed off to it (the Worker's feed takes them then)
         self.on_handed: Callable[[], None] | None = None
+        self.out: Job | None = None  # consume(): the job its loop has out, until it asks again
+        self._open = False
 
     def __enter__(self) -> Poller:
         self._waker.acquire()
         if self._inbox is not None:
             self._inbox.acquire()
+        self._open = True
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._open = False
+        self.out = None
         if self._inbox is not None:
             self._inbox.unwant(self)
-            handed, self._handed = self._handed, []
-            self._inbox.give_back(handed)
+        self._give_back_handed()
+        if self._inbox is not None:
             self._inbox.release()
         self._waker.release()
 
+    @property
+    def lock_ms(self) -> int:
+        """How long the jobs it takes are locked (ms)."""
+        return self._lock_ms
+
+    def _give_back_handed(self) -> None:
+        handed, self._handed = self._handed, []
+        if handed and self._orphan is not None:
+            self._orphan(handed)
+
+    def chains(self, job: Job) -> bool:
+        """Whether completing ``job`` may take this consumer's next job in the same round
+        trip (``receive_next``): it is the job its loop has out, and nothing waits for it."""
+        return self._open and self.out is job and not self._handed and self._jobs is not None
+
+    def receive_next(self, jobs: list[Delivery], since: float) -> None:
+        """The next jobs of this consumer, taken with a completion asked at ``since``
+        (``time.monotonic()``) while its loop had a job out: its next take starts with
+        them, unless their locks ran too long meanwhile (then they go back). Once the loop
+        ended, they go back at once."""
+        self._handed.extend(jobs)
+        self._handed_at = since
+        if not self._open:
+            self._give_back_handed()
+
     def receive(self, jobs: list[Delivery]) -> None:
         """From the inbox: jobs handed off to this consumer (none: look now)."""
+        if jobs and not self._handed:
+            self._handed_at = time.monotonic()
         self._handed.extend(jobs)
         if jobs and self.on_handed is not None:
             self.on_handed()
@@ -110,10 +150,13 @@ class Poller:
         """Take up to ``count`` due jobs now: [] if none is due, None if Redis could not be
         reached or could not serve (logged once per outage); other errors raise. Take
         ``signal()`` before, for ``pause()``."""
+        self.out = None
         if self._inbox is not None:
             self._inbox.unwant(self)
-            if self._handed:
+        if self._handed:
+            if time.monotonic() - self._handed_at < self._lock_ms * _FRESH / 1000:
                 return self._take_handed(count)
+            self._give_back_handed()  # their locks ran too long: take afresh
         try:
             jobs = await self._take(count)
         except CAUGHT as exc:
@@ -154,10 +197,8 @@ class Poller:
 
     def _take_handed(self, count: int) -> list[Job]:
         """Up to ``count`` of the jobs handed off to it; the rest go back at once."""
-        assert self._inbox is not None
         jobs = self.take_handed(count)
-        rest, self._handed = self._handed, []
-        self._inbox.give_back(rest)
+        self._give_back_handed()
         return jobs
 
     def take_handed(self, count: int) -> list[Job]:

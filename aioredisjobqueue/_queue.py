@@ -7,6 +7,7 @@ import contextlib
 import logging
 import math
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Generic, Self, cast
@@ -16,6 +17,7 @@ from redis.asyncio import Redis
 from . import _args, _codec
 from ._batch import SCRIPT_BYTES, Batcher
 from ._byid import JobsById
+from ._chain import Chain
 from ._client import DEFAULT_MAX_CONNECTIONS, client_for
 from ._deployment import Deployment
 from ._errors import LockLostError
@@ -26,6 +28,7 @@ from ._job import Job
 from ._keys import QueueKeys, validate_queue_name
 from ._link import QueueLink
 from ._payloads import P, PayloadCodec, resolve_codec
+from ._pipe import Pipe
 from ._poll import Poller
 from ._put import Producing, put_bytes
 from ._records import DeadLetter, QueueStats, WaitingJob
@@ -168,6 +171,7 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
             self._scripts.complete, max_items=_BATCH_ITEMS
         )
         self._taker = Taker(self._scripts, self._max_deliveries, self._adopt)
+        self._chain = Chain(self._scripts, self._max_deliveries, self._adopt)
         self._orphans: set[asyncio.Task[None]] = set()  # hand-backs of _adopt()
         subscriber = self._line if self._line.subscribes else None
         self._waker = Waker(subscriber, self._keys.wake)
@@ -221,6 +225,7 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
         await self._put_batcher.aclose()
         await self._complete_batcher.aclose()
         await self._taker.aclose()
+        await self._chain.aclose()
         while self._orphans:
             await asyncio.gather(*self._orphans, return_exceptions=True)
         await self._line.aclose()
@@ -328,7 +333,20 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
         A result never stops equal content from being put again.
         """
         done = self._completion(job, result, result_ttl)
-        if not await self._complete_batcher.submit(done):
+        loop, job._loop = job._loop, None
+        if (
+            loop is not None
+            and loop.chains(job)
+            and isinstance(self._line.pipe, Pipe)  # else complete and get go one by one
+            and self._chain.accepts(loop.lock_ms)
+        ):
+            # the job its consume() loop has out: the loop's next job comes with it
+            since = time.monotonic()
+            removed, taken = await self._chain.complete(done, loop.lock_ms)
+            loop.receive_next(taken, since)
+        else:
+            removed = await self._complete_batcher.submit(done)
+        if not removed:
             raise LockLostError(queue_name=self._name, job_id=job.id, action="complete")
 
     def _completion(self, job: Job[P], result: Any, result_ttl: float | None) -> Completion:
@@ -401,9 +419,12 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
                 f"max_interval must be >= min_interval, got max_interval={max_interval!r} "
                 f"< min_interval={min_interval!r}"
             )
+        chain = self._shard_count == 1  # a sharded queue completes on the job's shard
         with self._poller(lock_ms, low, high) as poller:
             while True:
                 (job,) = await poller.take(1)
+                if chain:  # completing it may take the loop's next job (_chain)
+                    job._loop, poller.out = poller, job
                 yield job
 
     def _poller(
@@ -430,6 +451,7 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
             inbox=self._inbox,
             lock_ms=lock_ms,
             jobs=self._jobs,
+            orphan=self._adopt,
         )
 
     def _link(self, lock_ms: int, min_interval: float, max_interval: float) -> QueueLink:
