@@ -81,7 +81,9 @@ def _patch_consumer() -> None:
 
     _patch(asyncio.StreamReader, "feed_data", "arrive")
     _patch(_inbox.Inbox, "_take", "inbox")
-    _patch(_poll.Poller, "take_handed", "resume")
+    # (before the Worker's feed took handed jobs from the inbox's task: _take_handed)
+    handed = "take_handed" if hasattr(_poll.Poller, "take_handed") else "_take_handed"
+    _patch(_poll.Poller, handed, "resume")
     _patch(_feed.Feed, "next", "slot", after=True)
 
 
