@@ -1,7 +1,7 @@
 """Before against after, interleaved in one run: a benchmark run in two trees in turns.
 
     .venv/bin/python -m benchmarks.interleave BEFORE_DIR AFTER_DIR [--pairs 5]
-        [--module benchmarks.pickup]
+        [--module benchmarks.pickup] [--args "--n 10000"]
 
 Each pair runs ``python -m MODULE --repeat 1 --json`` in one tree and then in the other
 (the order alternates from pair to pair), with this tree's interpreter: the working
@@ -22,9 +22,9 @@ import sys
 from collections import defaultdict
 
 
-def _run(tree: str, module: str) -> dict[str, dict[str, list[float]]]:
+def _run(tree: str, module: str, extra: list[str]) -> dict[str, dict[str, list[float]]]:
     out = subprocess.run(
-        [sys.executable, "-m", module, "--repeat", "1", "--json"],
+        [sys.executable, "-m", module, "--repeat", "1", "--json", *extra],
         cwd=tree,
         check=True,
         capture_output=True,
@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("after")
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--module", default="benchmarks.pickup")
+    parser.add_argument("--args", default="", help="more arguments for the module")
     args = parser.parse_args()
     load = os.getloadavg()
     got: dict[str, dict[tuple[str, str], list[float]]] = {
@@ -49,7 +50,7 @@ def main() -> None:
         order = ("before", "after") if pair % 2 == 0 else ("after", "before")
         for side in order:
             tree = args.before if side == "before" else args.after
-            for row, measures in _run(tree, args.module).items():
+            for row, measures in _run(tree, args.module, args.args.split()).items():
                 for measure, values in measures.items():
                     got[side][(row, measure)].extend(values)
     end = os.getloadavg()

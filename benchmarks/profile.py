@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import json
 import time
 from pathlib import Path
 
@@ -136,10 +137,30 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--summary", type=Path, nargs="+", help="sum up py-spy raw profiles")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="drain every variant once (--repeat times, in turns) and print their jobs/s and "
+        "CPU µs per job as JSON (for benchmarks.interleave)",
+    )
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     if args.summary:
         for path in args.summary:
             print(f"{path}:", *summary(path), sep="\n")
+        return
+    if args.json:
+        got: dict[str, dict[str, list[float]]] = {}
+        with RedisServer() as server:
+            for _ in range(args.repeat):
+                for variant in variants:
+                    rate, cpu = asyncio.run(
+                        drain(server.url, variant, args.job, args.n, args.concurrency)
+                    )
+                    row = got.setdefault(variant, {"jobs/s": [], "CPU µs/job": []})
+                    row["jobs/s"].append(rate)
+                    row["CPU µs/job"].append(cpu)
+        print(json.dumps(got))
         return
     with RedisServer() as server:
         rate, cpu = asyncio.run(drain(server.url, args.variant, args.job, args.n, args.concurrency))
