@@ -9,14 +9,20 @@ from typing import TYPE_CHECKING, Any
 
 from . import _args, _codec
 from ._heartbeat import WorkerInfo
-from ._keys import MARKER_PATTERN, WORKERS_PATTERN, queue_name_of_marker, queue_name_of_workers
+from ._keys import (
+    MARKER_PATTERN,
+    WORKERS_PATTERN,
+    QueueKeys,
+    queue_name_of_marker,
+    queue_name_of_workers,
+)
 from ._records import DeadLetter, QueueStats, WaitingJob
 
 if TYPE_CHECKING:
     from ._scripts import Scripts
     from ._shardcheck import ShardCheck
 
-__all__ = ["QueueInspection", "queue_names"]
+__all__ = ["QueueInspection", "queue_exists", "queue_names"]
 
 
 class QueueInspection:
@@ -109,6 +115,13 @@ async def queue_names(client: Any, *, with_workers: bool = False) -> list[str]:
         if name is not None:
             names.add(name)
     return sorted(names)
+
+
+async def queue_exists(client: Any, name: str) -> bool:
+    """Whether ``name`` is a queue on ``client``: anything was ever put in it (its marker, or
+    a key that holds jobs or their errors, is there). One EXISTS."""
+    keys = QueueKeys(name)
+    return bool(await client.exists(keys.marker, *keys.all()))
 
 
 def _dead_ids(job_ids: Iterable[str] | None) -> list[str] | None:

@@ -35,7 +35,8 @@ from . import __version__
 from ._args import MAX_SHARDS
 from ._client import client_for, close_client, detect_cluster
 from ._errors import JobQueueError
-from ._keys import QueueKeys, validate_queue_name
+from ._inspect import queue_exists
+from ._keys import validate_queue_name
 from ._queue import RedisJobQueue
 from ._sharded import open_queue
 from ._transient import CONNECTION_ERRORS
@@ -161,8 +162,7 @@ def _name(value: str) -> str:
 async def _known(client: Any, url: str, names: Sequence[str]) -> None:
     """Raise for the first name that is no queue at ``url``: nothing was ever put in it."""
     for name in names:
-        keys = QueueKeys(name)
-        if not await client.exists(keys.marker, *keys.all()):
+        if not await queue_exists(client, name):
             raise click.ClickException(
                 f"no queue {name!r} at {_safe(url)}: nothing was ever put in it"
             )

@@ -16,8 +16,8 @@ from typing import Any
 
 from .. import _args
 from .._errors import DeadJobError, JobNotFoundError
-from .._inspect import queue_names
-from .._keys import QueueKeys, validate_queue_name
+from .._inspect import queue_exists, queue_names
+from .._keys import validate_queue_name
 from .._queue import RedisJobQueue
 from .._scripts import Page, PageEntry, Scripts
 from .._sharded import open_queue
@@ -98,8 +98,7 @@ class Reader:
             raise ValueError(str(exc)) from None
         if self.only is not None and name not in self.only:
             raise NoSuchQueue(f"queue {name!r} is not one of the queues this dashboard shows")
-        keys = QueueKeys(name)
-        if not await self.client.exists(keys.marker, *keys.all()):
+        if not await queue_exists(self.client, name):
             raise NoSuchQueue(f"no queue {name!r}: nothing was ever put in it")
         return await open_queue(name, self.client)
 
