@@ -9,7 +9,6 @@ Registered on the ``cli`` group when ``aioredisjobqueue.cli`` is imported.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import click
@@ -18,7 +17,7 @@ from . import _args, _codec
 from ._errors import DeadJobError, JobNotFoundError
 from ._queue import RedisJobQueue
 from ._status import JobStatus
-from .cli import _json_line, _queue_command, cli, url_option
+from .cli import _iso, _json_line, _queue_command, cli, url_option
 
 __all__ = ["cancel", "result", "status"]
 
@@ -34,12 +33,6 @@ def _id(value: str | None, key: str | None) -> str:
 
 
 key_option = click.option("--key", help="The job's chosen key, in place of its ID.")
-
-
-def _iso(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _record(found: JobStatus) -> dict[str, Any]:

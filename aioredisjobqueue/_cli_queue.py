@@ -11,7 +11,6 @@ Registered on the ``cli`` group when ``aioredisjobqueue.cli`` is imported.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
@@ -20,7 +19,7 @@ import click
 from . import _args, _codec
 from ._errors import DuplicateJobError
 from ._sharded import open_queue
-from .cli import _json_line, _name, _queue_command, _run, cli, shards_option, url_option
+from .cli import _iso, _json_line, _name, _queue_command, _run, cli, shards_option, url_option
 
 __all__ = ["dead", "peek", "purge", "put", "requeue_dead"]
 
@@ -98,7 +97,7 @@ def dead(name: str, url: str, count: int | None) -> None:
     or null), payload.
     """
     for letter in _queue_command(name, url, lambda q: q.dead_letters(count)):
-        died = dt.datetime.fromtimestamp(letter.died_at, dt.UTC).isoformat(timespec="seconds")
+        died = _iso(letter.died_at, timespec="seconds")
         record = {"id": letter.id, "deliveries": letter.deliveries, "died_at": died}
         click.echo(_json_line(record | {"error": letter.error, "payload": letter.payload}))
 

@@ -22,6 +22,7 @@ a new queue sharded.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import os
@@ -170,6 +171,11 @@ async def _known(client: Any, url: str, names: Sequence[str]) -> None:
 
 def _json_line(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _iso(seconds: float, timespec: str = "milliseconds") -> str:
+    """The Unix time ``seconds`` as ISO 8601 text in UTC, to ``timespec``."""
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec=timespec)
 
 
 def _queue_command(name: str, url: str, action: Callable[[RedisJobQueue], Awaitable[T]]) -> T:

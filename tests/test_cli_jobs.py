@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 from test_cli import _with_queue, assert_one_line_error, cli, run
@@ -46,6 +49,18 @@ def test_status_cancel_and_put_with_a_key(url: str, queue_name: str) -> None:
     assert_one_line_error(cli("cancel", queue_name, chosen, url=url), 1, f"no job {chosen}")
     assert_one_line_error(cli("status", queue_name, "xyz", url=url), 2, "ID must be a job id")
     assert_one_line_error(cli("put", queue_name, "1", "--key", "", url=url), 2, "key must be")
+
+
+def test_status_gives_when_a_delayed_job_is_due_in_utc_to_the_millisecond(
+    url: str, queue_name: str
+) -> None:
+    chosen = cli("put", queue_name, '"later"', "--delay", "3600", url=url).stdout.strip()
+    record = json.loads(cli("status", queue_name, chosen, url=url).stdout)
+    assert record["state"] == "delayed"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", record["due_at"])
+    # an hour from now by the server's clock, which is this machine's
+    due = dt.datetime.fromisoformat(record["due_at"]).timestamp()
+    assert 3000 < due - time.time() < 3700
 
 
 def test_result_waits_for_the_job_and_prints_it(url: str, queue_name: str) -> None:
