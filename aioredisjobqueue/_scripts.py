@@ -68,8 +68,7 @@ class Scripts:
         self._peek = _Script(line, "peek", (k.waiting, k.payloads, k.ready))
         self._line, self._keys = line, keys
         self._workers = _Script(line, "workers", (k.workers,))
-        jobs = (k.waiting, k.locked, k.payloads, k.state, k.dead, k.errors, k.ready)
-        self._cancel = _Script(line, "cancel", jobs)
+        self._cancel = _Script(line, "cancel", k.all())  # in the order cancel.lua names them
         self._dead_letter = _Script(line, "dead_letter", (k.locked, k.state, k.dead, k.errors))
         tick_keys = (
             *(k.ticks, k.waiting, k.payloads, k.marker, k.locked, k.dead, k.state, k.errors),
