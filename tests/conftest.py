@@ -7,7 +7,11 @@ to flush the database. The queues on the real server are purged after the test.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +112,33 @@ def real_queue(make_real_queue: MakeQueue) -> RedisJobQueue:
 @pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+# start_cli(*args, cwd=None, env=None): a running ``python -m aioredisjobqueue ARGS``
+StartCli = Callable[..., "subprocess.Popen[str]"]
+
+
+@pytest.fixture
+def start_cli() -> Iterator[StartCli]:
+    """``start_cli(*args, cwd=None, env=None)`` starts ``python -m aioredisjobqueue ARGS``
+    in a process of its own, as a user runs it (a worker, say): ``env`` over the test's
+    environment, stdout and stderr piped as text. After the test, each process it started
+    that still runs is killed, and the pipes of all are closed."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(
+        *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "aioredisjobqueue", *args],
+            cwd=cwd, env={**os.environ, **(env or {})}, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()  # and close its pipes

@@ -15,11 +15,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import StartCli
 from helpers import eventually_sync
 
 from aioredisjobqueue import RedisJobQueue, job_id
@@ -270,32 +271,17 @@ def lines(path: Path) -> list[str]:
 
 
 @pytest.fixture
-def start_worker(url: str, handlers: Path) -> Iterator[Any]:
-    started: list[subprocess.Popen[str]] = []
-
+def start_worker(
+    url: str, handlers: Path, start_cli: StartCli
+) -> Callable[..., subprocess.Popen[str]]:
     def start(
         queue_name: str, *args: str, handler: str = "handlers:slow", sleep: float = 0.05
     ) -> subprocess.Popen[str]:
-        env = {
-            **os.environ,
-            "STARTED": str(handlers / "started"),
-            "DONE": str(handlers / "done"),
-            "SLEEP": str(sleep),
-            "REDIS_URL": url,
-        }
-        command = [sys.executable, "-m", "aioredisjobqueue", "worker", handler]
-        process = subprocess.Popen(
-            [*command, "--queue", queue_name, *args],
-            cwd=handlers, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        started.append(process)
-        return process
+        env = {"STARTED": str(handlers / "started"), "DONE": str(handlers / "done"),
+               "SLEEP": str(sleep), "REDIS_URL": url}  # fmt: skip
+        return start_cli("worker", handler, "--queue", queue_name, *args, cwd=handlers, env=env)
 
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()  # and close its pipes
+    return start
 
 
 def test_worker_runs_jobs_and_sigterm_ends_it_gracefully_with_no_job_lost(
@@ -434,20 +420,20 @@ def test_python_m_and_the_console_script_show_the_version() -> None:
 
 
 def test_redis_restart_does_not_stop_a_worker(
-    tmp_path: Path, handlers: Path, queue_name: str
+    tmp_path: Path, handlers: Path, queue_name: str, start_cli: StartCli
 ) -> None:
     (tmp_path / "data").mkdir()
     with RedisServer(tmp_path / "data", appendonly=True) as server:
         run(_with_queue(server.url, queue_name, lambda q: q.put_many(range(6))))
-        env = {**os.environ, "STARTED": str(handlers / "started"), "DONE": str(handlers / "done"),
+        env = {"STARTED": str(handlers / "started"), "DONE": str(handlers / "done"),
                "SLEEP": "0.05"}  # fmt: skip
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "aioredisjobqueue", "worker", "handlers:slow",
-             "--queue", queue_name, "--url", server.url, "--concurrency", "1",
-             # a get whose reply the restart cut off leaves its job locked: short locks
-             # bring it back within the wait
-             "--lock-timeout", "2000"],
-            cwd=handlers, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        worker = start_cli(
+            "worker", "handlers:slow", "--queue", queue_name, "--url", server.url,
+            "--concurrency", "1",
+            # a get whose reply the restart cut off leaves its job locked: short locks
+            # bring it back within the wait
+            "--lock-timeout", "2000",
+            cwd=handlers, env=env,
         )  # fmt: skip
         try:
             eventually_sync(lambda: len(lines(handlers / "done")) >= 2)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import StartCli
 from helpers import eventually_sync
 from test_cli import assert_one_line_error, cli, lines
 
@@ -57,28 +55,22 @@ async def _put(url: str, name: str, payload: str) -> None:
 
 
 def test_one_worker_command_serves_each_queue_given_with_the_lifespan_around(
-    redis_server: RedisServer, queue_name: str, service: Path
+    redis_server: RedisServer, queue_name: str, service: Path, start_cli: StartCli
 ) -> None:
     url = redis_server.url
     emails, thumbs, typo = (f"{queue_name}-{n}" for n in ("emails", "thumbs", "typo"))
     asyncio.run(_put(url, emails, "e1"))
     asyncio.run(_put(url, thumbs, "t1"))
-    command = [sys.executable, "-m", "aioredisjobqueue", "worker", "service:handle"]
-    command += ["--queue", emails, "-q", thumbs, "--queue", typo, "--lifespan", "service:lifespan"]
-    env = {**os.environ, "LOG": str(service / "log"), "REDIS_URL": url}
-    worker = subprocess.Popen(
-        command, cwd=service, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        eventually_sync(lambda: len(lines(service / "log")) == 3)
-        asyncio.run(_put(url, thumbs, "t2"))
-        eventually_sync(lambda: len(lines(service / "log")) == 4)
-        worker.send_signal(signal.SIGTERM)
-        _, stderr = worker.communicate(timeout=30)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.communicate()
+    worker = start_cli(
+        "worker", "service:handle",
+        "--queue", emails, "-q", thumbs, "--queue", typo, "--lifespan", "service:lifespan",
+        cwd=service, env={"LOG": str(service / "log"), "REDIS_URL": url},
+    )  # fmt: skip
+    eventually_sync(lambda: len(lines(service / "log")) == 3)
+    asyncio.run(_put(url, thumbs, "t2"))
+    eventually_sync(lambda: len(lines(service / "log")) == 4)
+    worker.send_signal(signal.SIGTERM)
+    _, stderr = worker.communicate(timeout=30)
     assert worker.returncode == 0, stderr
     log = lines(service / "log")
     assert log[0] == f"enter {url}" and log[-1] == "exit"
@@ -137,7 +129,12 @@ async def _counts(url: str, name: str) -> tuple[int, int]:
     ids=["default", "none", "three"],
 )
 def test_prefetch_is_how_many_jobs_the_worker_holds_beyond_its_busy_slots(
-    redis_server: RedisServer, queue_name: str, tmp_path: Path, args: tuple[str, ...], held: int
+    redis_server: RedisServer,
+    queue_name: str,
+    tmp_path: Path,
+    args: tuple[str, ...],
+    held: int,
+    start_cli: StartCli,
 ) -> None:
     url = redis_server.url
     (tmp_path / "hold.py").write_text(textwrap.dedent(HOLD))
@@ -148,22 +145,16 @@ def test_prefetch_is_how_many_jobs_the_worker_holds_beyond_its_busy_slots(
             await queue.put_many([str(n) for n in range(10)])
 
     asyncio.run(fill())
-    command = [sys.executable, "-m", "aioredisjobqueue", "worker", "hold:hold", "-q", queue_name]
-    command += ["--concurrency", "1", "--grace", "0", "--lock-timeout", "600000", *args]
-    env = {**os.environ, "STARTED": str(tmp_path / "started"), "REDIS_URL": url}
-    worker = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        # one job runs; the worker took it and its prefetch in one round trip
-        eventually_sync(lambda: len(lines(tmp_path / "started")) == 1, "the first job")
-        eventually_sync(lambda: asyncio.run(_counts(url, queue_name)) == (10 - held, held))
-        worker.send_signal(signal.SIGTERM)
-        _, stderr = worker.communicate(timeout=30)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.communicate()
+    worker = start_cli(
+        "worker", "hold:hold", "-q", queue_name,
+        "--concurrency", "1", "--grace", "0", "--lock-timeout", "600000", *args,
+        cwd=tmp_path, env={"STARTED": str(tmp_path / "started"), "REDIS_URL": url},
+    )  # fmt: skip
+    # one job runs; the worker took it and its prefetch in one round trip
+    eventually_sync(lambda: len(lines(tmp_path / "started")) == 1, "the first job")
+    eventually_sync(lambda: asyncio.run(_counts(url, queue_name)) == (10 - held, held))
+    worker.send_signal(signal.SIGTERM)
+    _, stderr = worker.communicate(timeout=30)
     assert worker.returncode == 0, stderr
     # on stop, the running job and the prefetched ones are given back at once
     assert asyncio.run(_counts(url, queue_name)) == (10, 0)

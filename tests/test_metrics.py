@@ -3,16 +3,14 @@ from Redis, and /metrics of a command-line worker scraped while its jobs run."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MakeQueue
+from conftest import MakeQueue, StartCli
 from helpers import eventually, eventually_sync, server_clock_passes, server_time_us
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
@@ -142,26 +140,18 @@ def url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture
-def worker_process(tmp_path: Path, url: str) -> Iterator[Any]:
+def worker_process(
+    tmp_path: Path, url: str, start_cli: StartCli
+) -> Callable[..., subprocess.Popen[str]]:
     (tmp_path / "handlers.py").write_text(
         "async def handle(job):\n    if job.payload == 'bad':\n        raise ValueError('bad')\n"
     )
-    started: list[subprocess.Popen[str]] = []
 
     def start(*args: str) -> subprocess.Popen[str]:
-        command = [sys.executable, "-m", "aioredisjobqueue", "worker", "handlers:handle", *args]
-        process = subprocess.Popen(
-            command, cwd=tmp_path, env={**os.environ, "REDIS_URL": url}, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        started.append(process)
-        return process
+        env = {"REDIS_URL": url}
+        return start_cli("worker", "handlers:handle", *args, cwd=tmp_path, env=env)
 
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
+    return start
 
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
