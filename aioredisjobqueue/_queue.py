@@ -461,9 +461,13 @@ class RedisJobQueue(Producing[P], JobsById, QueueInspection, Generic[P]):
             lock_ms=lock_ms,
             min_interval=min_interval,
             max_interval=max_interval,
-            scripts=self._scripts,
+            scripts=self._link_scripts(),
             max_deliveries=self._max_deliveries,
         )
+
+    def _link_scripts(self) -> Scripts:
+        """The scripts a Worker's link runs (a sharded queue's run each job on its shard)."""
+        return self._scripts
 
     def __aiter__(self) -> AsyncIterator[Job[P]]:
         """``async for job in queue`` is ``consume()`` with its defaults."""

@@ -30,7 +30,6 @@ from . import _args
 from ._client import DEFAULT_MAX_CONNECTIONS
 from ._job import Job
 from ._keys import QueueKeys, shard_tags
-from ._link import QueueLink
 from ._payloads import P
 from ._queue import RedisJobQueue
 from ._records import DeadLetter, QueueStats, WaitingJob
@@ -168,15 +167,8 @@ class ShardedJobQueue(RedisJobQueue[P]):
     async def dead_letter(self, job: Job[P], *, error: str | None = None) -> None:
         await self._shard_of(job.id).dead_letter(job, error=error)
 
-    def _link(self, lock_ms: int, min_interval: float, max_interval: float) -> QueueLink:
-        return QueueLink(
-            self,
-            lock_ms=lock_ms,
-            min_interval=min_interval,
-            max_interval=max_interval,
-            scripts=cast("Scripts", _RoutedScripts(self._shard_of)),
-            max_deliveries=self._max_deliveries,
-        )
+    def _link_scripts(self) -> Scripts:
+        return cast("Scripts", _RoutedScripts(self._shard_of))
 
     async def _complete_take(
         self, held: list[Completion], count: int, lock_ms: int
