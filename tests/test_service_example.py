@@ -54,6 +54,24 @@ def test_the_app_queues_tasks_a_cli_worker_runs_and_answers_for_them(base: str) 
         assert unknown.status_code == 422 and "'cc'" in unknown.json()["error"]
 
 
+def test_an_idempotency_key_sends_one_email_even_once_the_first_was_sent(base: str) -> None:
+    """The second POST under a key is refused while the first email is queued, and also
+    after the worker sent it (its result kept): whichever came first."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        headers = {"Idempotency-Key": "request-7"}
+        first = client.post("/emails", json={"to": "ada@example.com", "subject": "a"},
+                            headers=headers)  # fmt: skip
+        assert first.status_code == 202, first.text
+        job_id = first.json()["id"]
+        result = client.get(f"/jobs/{job_id}/result", params={"timeout": 20})
+        assert "message" in result.json()["result"], result.text
+        again = client.post("/emails", json={"to": "ada@example.com", "subject": "b"},
+                            headers=headers)  # fmt: skip
+        assert again.status_code == 409, again.text
+        assert again.json()["id"] == job_id
+        assert client.get("/mailbox").json() == {"count": 1}
+
+
 def test_the_readme_example_command_shows_the_service_working(project_root: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # its own redis-server
     run = subprocess.run(

@@ -3,7 +3,10 @@
     REDIS_URL=redis://localhost:6379/0 uvicorn app:app
 
     POST   /emails           {"to", "subject", "body"?}  -> 202 {"id"}  (Idempotency-Key header
-                                                          makes the key the job's identity)
+                                                          makes the key the job's identity:
+                                                          409 while it is queued or running,
+                                                          and once done while its result
+                                                          or dead letter is kept)
     POST   /reports          {"seconds"}                  -> 202 {"id"}
     GET    /jobs/{id}        where the job is: state, deliveries, last error, result
     GET    /jobs/{id}/result?timeout=S                    -> waits for the result
@@ -28,7 +31,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from tasks import TALLY, build_report, send_email
 
-from aioredisjobqueue import DeadJobError, DuplicateJobError, JobNotFoundError, RedisJobQueue
+from aioredisjobqueue import (
+    DeadJobError,
+    DuplicateJobError,
+    JobNotFoundError,
+    RedisJobQueue,
+    job_id,
+)
 
 URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
 MAILBOX = "service:mailbox"
@@ -57,6 +66,16 @@ async def post_email(request: Request) -> JSONResponse:
     task = send_email
     if key := request.headers.get("idempotency-key"):
         task = send_email.with_options(key=key)
+        # a put with the key is refused only while its job is queued or running; once the
+        # email went, its kept result (or dead letter) still says so, and the job goes from
+        # running to completed in one step: asked first, the status refuses a repeat
+        # however fast the worker was
+        try:
+            earlier = await request.state.emails.status(job_id(None, key=key))
+        except ValueError as exc:
+            return error(422, str(exc))
+        if earlier is not None:
+            return error(409, f"this email is {earlier.state} already", id=earlier.id)
     try:
         job = await task.put(request.state.emails, **body)
     except TypeError as exc:
