@@ -9,9 +9,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+# each run takes some 5-15 s; the bounds only catch a hang, on however loaded a machine
+pytestmark = pytest.mark.timeout(300)
+RUN_WITHIN = 240
 
 SMOKE_N = 200
 
@@ -61,17 +66,14 @@ def _memory_by_key(text: str, lib: str) -> dict[str, Any]:
 
 def test_smoke_run_prints_a_verified_table(project_root: Path, tmp_path: Path) -> None:
     output = tmp_path / "smoke.md"
-    started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke", "--output", str(output)],
         cwd=project_root,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=RUN_WITHIN,
     )
-    elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert elapsed < 60, f"the smoke run took {elapsed:.1f} s"
     text = proc.stdout
     assert output.read_text() == text
     assert output.with_suffix(".json").exists()
@@ -135,7 +137,7 @@ def test_worker_benchmark_prints_its_table(project_root: Path, tmp_path: Path) -
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.worker", "--n", "300", "--repeat", "1",
          "--output", str(output)],
-        cwd=project_root, capture_output=True, text=True, timeout=120,
+        cwd=project_root, capture_output=True, text=True, timeout=RUN_WITHIN,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert output.read_text() == proc.stdout
@@ -160,7 +162,7 @@ def test_n_of_gives_a_library_fewer_drain_jobs_and_says_so(
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke", "--workloads", "drain",
          "--n-of", "aioredisjobqueue=50", "--output", str(tmp_path / "fewer.md")],
-        cwd=project_root, capture_output=True, text=True, timeout=110,
+        cwd=project_root, capture_output=True, text=True, timeout=RUN_WITHIN,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     drained = {row[0]: row for row in _tables(proc.stdout)["2. Drain"]}
