@@ -11,7 +11,7 @@ import time
 import pytest
 from conftest import MakeQueue
 from deployments import every_deployment
-from helpers import eventually
+from helpers import PATIENCE, eventually
 from test_worker import running
 
 from aioredisjobqueue import Job, JobEvent, RedisJobQueue, Worker, WorkerInfo
@@ -56,7 +56,7 @@ async def test_a_running_worker_is_listed_with_what_it_does_until_it_stops(
         worker.stop()
         await eventually(lambda: _stopping(queue))
         release.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, PATIENCE)
     # a clean stop removes the entry at once, and leaves no key behind
     assert await queue.workers() == []
     assert not worker.alive
@@ -97,7 +97,7 @@ async def test_a_worker_that_stops_beating_drops_out_when_its_entry_expires(
     assert {w.id for w in await real_queue.workers()} == {"gone", "silent"}
     assert await scripts.unbeat("gone")
     assert [w.id for w in await real_queue.workers()] == ["silent"]
-    await eventually(lambda: _count(real_queue, 0), within=10)
+    await eventually(lambda: _count(real_queue, 0))
     # the hash expired by itself; the next beat of any worker prunes the zset
     assert not await real_queue.redis.exists(real_queue.keys.worker("silent"))
     await scripts.beat("next", 60_000, {})

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from conftest import MakeQueue
 from deployments import every_deployment
-from helpers import eventually, server_clock_passes, server_time_us
+from helpers import PATIENCE, eventually, server_clock_passes, server_time_us
 
 from aioredisjobqueue import (
     DuplicateJobError,
@@ -309,7 +309,7 @@ async def test_consume_yields_jobs_put_while_it_waits(queue: RedisJobQueue) -> N
     for item in ("a", "b", "c"):
         await queue.put(item)
         await asyncio.sleep(0.02)
-    await asyncio.wait_for(task, 5)
+    await asyncio.wait_for(task, PATIENCE)
     assert seen == ["a", "b", "c"]
 
 
@@ -346,13 +346,14 @@ async def test_consume_backs_off_when_idle_without_hand_off(
 
     started = asyncio.get_running_loop().time()
     task = asyncio.create_task(consume())
-    await eventually(lambda: calls >= 20, "20 polls", watch=[task])
+    await eventually(lambda: calls >= 30, "30 polls", watch=[task])
     elapsed = asyncio.get_running_loop().time() - started
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    # at the 1 ms minimum 20 polls take some 20 ms; backing off towards 100 ms (mean
-    # 50 ms), the last dozen alone take about 0.65 s, and a loaded machine only slows it
+    # at the 1 ms minimum 30 polls take some 30 ms; backing off towards 100 ms (a draw of
+    # 1-100 ms each), the last 22 alone take 1.1 s give or take 0.13 s, so 0.3 s is 6
+    # deviations away; a loaded machine only slows it
     assert elapsed > 0.3
 
 
@@ -368,7 +369,7 @@ async def test_a_cancelled_consumer_releases_nothing_it_handed_out(queue: RedisJ
             await asyncio.sleep(10)
 
     task = asyncio.create_task(consume())
-    await asyncio.wait_for(handed_out.wait(), 5)
+    await asyncio.wait_for(handed_out.wait(), PATIENCE)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from conftest import MakeQueue
-from helpers import eventually
+from helpers import PATIENCE, eventually
 
 from aioredisjobqueue import (
     DoNotRetry,
@@ -188,7 +188,7 @@ async def test_a_put_on_any_shard_wakes_an_idle_consumer(make_queue: MakeQueue) 
             await eventually(looked, "an idle look", watch=[task])
             (payload,) = payloads_on(shard, 3, 1, "wake")
             await producer.put(payload)
-            job = await asyncio.wait_for(got.get(), 20)
+            job = await asyncio.wait_for(got.get(), PATIENCE)
             assert job.payload == payload
     finally:
         task.cancel()
@@ -349,7 +349,7 @@ async def test_a_worker_drains_a_sharded_queue_on_the_cluster(
         )
     finally:
         worker.stop()
-        await asyncio.wait_for(task, 30)
+        await asyncio.wait_for(task, PATIENCE)
     assert set(counts.values()) == {1}
     assert (await queue.stats()).total == 0
     assert len([i for i in ids if i]) == 300
@@ -382,7 +382,7 @@ async def test_a_traced_job_on_a_sharded_queue_is_handled_in_the_requests_trace(
         await eventually(lambda: worker.counts.get("complete") == 3, watch=[task])
     finally:
         worker.stop()
-        await asyncio.wait_for(task, 30)
+        await asyncio.wait_for(task, PATIENCE)
     provider.shutdown()
     spans = exporter.get_finished_spans()
     publish = {s.context.span_id for s in spans if s.name == f"{queue.name} publish"}
@@ -416,7 +416,7 @@ async def test_a_worker_retries_and_dead_letters_on_each_jobs_shard(
         )
     finally:
         worker.stop()
-        await asyncio.wait_for(task, 30)
+        await asyncio.wait_for(task, PATIENCE)
     assert worker.counts.get("retry") == 30 and not worker.counts.get("lock_lost")
     dead = await queue.dead_letters()
     assert sorted(d.payload["dead"] for d in dead) == list(range(6))

@@ -8,7 +8,7 @@ import time
 import pytest
 from conftest import MakeQueue
 from deployments import every_deployment
-from helpers import eventually
+from helpers import PATIENCE, eventually
 
 from aioredisjobqueue import (
     DoNotRetry,
@@ -256,11 +256,11 @@ async def test_cancel_of_a_running_job_cancels_its_worker_handler(
     put = await real_queue.put("run forever")
     async with asyncio.TaskGroup() as tasks:
         run = tasks.create_task(worker.run())
-        await asyncio.wait_for(started.wait(), 10)
+        await asyncio.wait_for(started.wait(), PATIENCE)
         await eventually(lambda: "held" in renewals, "a first renewal")
         asked, before = time.monotonic(), len(renewals)
         assert await real_queue.cancel(put) is True
-        await asyncio.wait_for(cancelled.wait(), 10)
+        await asyncio.wait_for(cancelled.wait(), PATIENCE)
         took = time.monotonic() - asked
         worker.stop()
         await run

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from helpers import PATIENCE
 
 from aioredisjobqueue import Job, JobEvent, QueueStats, RedisJobQueue
 from aioredisjobqueue.testing import (
@@ -155,7 +156,7 @@ async def test_drain_completes_every_job() -> None:
 
     async with fake_queue() as queue:
         await queue.put_many(range(20))
-        result = await drain(queue, handle, within=10)
+        result = await drain(queue, handle, within=PATIENCE)
         assert isinstance(result, DrainResult)
         assert (result.completed, result.retried, result.dead, result.lock_lost) == (20, 0, 0, 0)
         assert sorted(seen) == list(range(20))
@@ -170,7 +171,7 @@ async def test_drain_retries_at_once_and_counts_retries() -> None:
 
     async with fake_queue() as queue:
         await queue.put_many(["a", "b", "c"])
-        result = await drain(queue, fails_first, within=10)
+        result = await drain(queue, fails_first, within=PATIENCE)
         assert (result.completed, result.retried, result.dead) == (3, 3, 0)
         retries = [e for e in result.events if e.kind == "retry"]
         assert all(isinstance(e.error, ValueError) and e.retry_in == 0 for e in retries)
@@ -184,7 +185,7 @@ async def test_drain_counts_poison_jobs_as_dead() -> None:
     async with fake_queue(max_deliveries=3) as queue:
         await queue.put("poison")
         await queue.put("fine")  # also fails: every job is poison here
-        result = await drain(queue, poison, within=10)
+        result = await drain(queue, poison, within=PATIENCE)
         assert (result.completed, result.retried, result.dead) == (0, 4, 2)
         assert (await queue.stats()).dead == 2
         assert {d.payload for d in await queue.dead_letters()} == {"poison", "fine"}
@@ -212,7 +213,7 @@ async def test_drain_waits_for_delayed_jobs_unless_told_not_to() -> None:
 
     async with fake_queue() as queue:
         await queue.put("later", delay=60)
-        result = await drain(queue, handle, include_delayed=False, within=5)
+        result = await drain(queue, handle, include_delayed=False, within=PATIENCE)
         assert result.completed == 0
         assert (await queue.stats()).delayed == 1
         with pytest.raises(TimeoutError, match="1 delayed"):
@@ -226,7 +227,9 @@ async def test_drain_keeps_worker_options_a_caller_passes() -> None:
 
     async with fake_queue() as queue:
         await queue.put("x")
-        result = await drain(queue, fails_first, retry_delay=0.05, retry_max_delay=0.05, within=5)
+        result = await drain(
+            queue, fails_first, retry_delay=0.05, retry_max_delay=0.05, within=PATIENCE
+        )
         (retry,) = [e for e in result.events if e.kind == "retry"]
         assert retry.retry_in is not None and 0 <= retry.retry_in <= 0.05
         assert result.completed == 1
@@ -295,7 +298,7 @@ USER_TESTS = """
     @pytest.mark.asyncio
     async def test_jobqueue(jobqueue):
         await jobqueue.put({"to": "a@b.c"})
-        result = await drain(jobqueue, handle, within=10)
+        result = await drain(jobqueue, handle, within=30)
         assert result.completed == 1
 
     @pytest.mark.asyncio

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import MakeQueue
 from deployments import every_deployment
-from helpers import eventually
+from helpers import PATIENCE, eventually
 from redis.exceptions import ResponseError
 
 import aioredisjobqueue._settle
@@ -37,7 +37,7 @@ async def running(
     finally:
         if not task.done():
             worker.stop(grace)
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, PATIENCE)
 
 
 def recorder() -> tuple[list[JobEvent], Callable[[JobEvent], None]]:
@@ -133,7 +133,7 @@ async def test_stopped_worker_releases_its_jobs_for_another_worker_at_once(
     task = asyncio.create_task(first.run())
     await eventually(lambda: len(started) == 2)
     first.stop()
-    await asyncio.wait_for(task, 5)
+    await asyncio.wait_for(task, PATIENCE)
     assert sorted(cancelled) == ["a", "b"]
     assert sorted(e.job.payload for e in events if e.kind == "stopped") == ["a", "b"]
     assert (await other_queue.stats()).ready == 2  # not locked for the next 60 s
@@ -145,7 +145,7 @@ async def test_stopped_worker_releases_its_jobs_for_another_worker_at_once(
 
     second = Worker(other_queue, handle)
     async with running(second):
-        await eventually(lambda: len(deliveries) == 2, within=5)
+        await eventually(lambda: len(deliveries) == 2)
     # the stop did not count as a failed delivery
     assert deliveries == {"a": 1, "b": 1}
     assert await other_queue.stats() == EMPTY
@@ -166,7 +166,7 @@ async def test_graceful_stop_lets_running_handlers_finish(make_queue: MakeQueue)
     task = asyncio.create_task(worker.run())
     await eventually(lambda: len(started) == 2)
     worker.stop()
-    await asyncio.wait_for(task, 5)
+    await asyncio.wait_for(task, PATIENCE)
     # the two running ones finished and were completed; the third was never taken
     assert sorted(finished) == sorted(started)
     assert len(finished) == 2
@@ -185,12 +185,12 @@ async def test_second_stop_ends_at_once_and_leaves_jobs_locked(make_queue: MakeQ
 
     worker = Worker(queue, stuck, lock_timeout=60_000, grace=3600)
     task = asyncio.create_task(worker.run())
-    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(started.wait(), PATIENCE)
     worker.stop()
     await asyncio.sleep(0.05)
     assert not task.done()  # waiting out the grace period
     worker.stop()
-    await asyncio.wait_for(task, 2)
+    await asyncio.wait_for(task, PATIENCE)
     # not released: the job comes back when its lock expires
     assert await queue.stats() == QueueStats(ready=0, locked=1, delayed=0, dead=0)
 
@@ -206,7 +206,7 @@ async def test_stop_before_run_returns_at_once_without_taking_jobs(
 
     worker = Worker(queue, handle)
     worker.stop()
-    await asyncio.wait_for(worker.run(), 5)
+    await asyncio.wait_for(worker.run(), PATIENCE)
     assert (await queue.stats()).ready == 1
     with pytest.raises(RuntimeError, match="runs once"):
         await worker.run()
@@ -310,9 +310,9 @@ async def test_lost_lock_cancels_the_handler(
     worker = Worker(queue, handle, lock_timeout=150, on_event=hook)
     with caplog.at_level(logging.WARNING, logger="aioredisjobqueue"):
         async with running(worker):
-            await asyncio.wait_for(started.wait(), 5)
+            await asyncio.wait_for(started.wait(), PATIENCE)
             await queue.purge()  # the job is gone: the next renewal finds the lock lost
-            await asyncio.wait_for(cancelled.wait(), 5)
+            await asyncio.wait_for(cancelled.wait(), PATIENCE)
             await eventually(lambda: worker.counts.get("lock_lost") == 1)
     assert [e.kind for e in events] == ["start", "lock_lost"]
     assert "lock lost" in caplog.text
@@ -352,7 +352,7 @@ async def test_worker_takes_jobs_put_while_it_waits(make_queue: MakeQueue) -> No
         await asyncio.sleep(0.2)
         for n in range(5):
             await queue.put(n)
-        await eventually(lambda: len(done) == 5, within=5)
+        await eventually(lambda: len(done) == 5)
 
 
 async def _noop(job: Job) -> None:
@@ -415,7 +415,7 @@ async def test_stops_at_any_moment_leave_no_job_locked(make_queue: MakeQueue) ->
         task = asyncio.create_task(worker.run())
         await asyncio.sleep(random.uniform(0, 0.01))
         worker.stop()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, PATIENCE)
         stats = await queue.stats()
         assert stats.locked == 0, (attempt, stats)
         assert stats.ready == 400 - len(done), (attempt, stats)
@@ -452,7 +452,7 @@ async def test_redis_error_reply_ends_the_run_and_is_raised_as_itself(
     await queue.redis.set(queue.keys.waiting, "not a sorted set")  # every get now fails
 
     with pytest.raises(ResponseError, match="WRONGTYPE"):
-        await asyncio.wait_for(Worker(queue, _noop).run(), 10)
+        await asyncio.wait_for(Worker(queue, _noop).run(), PATIENCE)
 
 
 async def test_redis_error_reply_in_a_lock_renewal_is_raised_as_itself(
@@ -467,8 +467,8 @@ async def test_redis_error_reply_in_a_lock_renewal_is_raised_as_itself(
         await asyncio.sleep(3600)
 
     task = asyncio.create_task(Worker(queue, handle, lock_timeout=150).run())
-    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(started.wait(), PATIENCE)
     await queue.redis.delete(queue.keys.state)
     await queue.redis.set(queue.keys.state, "not a hash")  # the next renewal fails
     with pytest.raises(ResponseError, match="WRONGTYPE"):
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, PATIENCE)
