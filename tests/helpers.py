@@ -1,18 +1,24 @@
 """Waiting for a condition with a deadline, in place of fixed sleeps before asserts.
 
 ``eventually`` for async tests (the condition may be a function or an async function),
-``eventually_sync`` for tests that watch a subprocess or a thread.
+``eventually_sync`` for tests that watch a subprocess or a thread; ``hung`` makes a
+redis-server hang for as long as a test needs, in place of a DEBUG SLEEP of fixed length.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import os
+import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
+
+from aioredisjobqueue._server_cluster import info
 
 # bound on waits for work that normally takes well under a second or two
 PATIENCE = 30.0
@@ -75,3 +81,15 @@ async def server_clock_passes(redis: Any, us: int, *, within: float = PATIENCE) 
         return await server_time_us(redis) > us
 
     await eventually(past, "the server's clock to pass a lock's expiry", within=within)
+
+
+@contextlib.contextmanager
+def hung(port: int) -> Iterator[None]:
+    """The redis-server on ``port`` hangs (SIGSTOP) until the block ends (SIGCONT): it
+    answers nothing, its connections stay open, and it goes on where it stopped."""
+    pid = int(info(port, "info", "server")["process_id"])
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)

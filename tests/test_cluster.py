@@ -10,10 +10,9 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from helpers import eventually
+from helpers import eventually, hung
 from redis.asyncio.cluster import RedisCluster
 from test_cli import cli
-from test_sentinel import replica_answers
 
 from aioredisjobqueue import Job, NotReplicatedError, RedisJobQueue, Worker, job_id
 from aioredisjobqueue._server_cluster import info, redis_cli
@@ -131,7 +130,7 @@ async def test_a_redis_url_of_a_cluster_node_gets_wake_ups(
         try:
             await asleep(looks)
             await queue.put("wake up")
-            await eventually(lambda: len(taken) == 1, within=10, watch=[task])
+            await eventually(lambda: len(taken) == 1, watch=[task])
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -200,13 +199,13 @@ async def test_wake_ups_resume_after_a_failover_of_the_queues_primary(
         try:
             await asleep(looks)
             await queue.put("before")
-            await eventually(lambda: len(taken) == 1, within=10, watch=[task])
+            await eventually(lambda: len(taken) == 1, watch=[task])
             primary = redis_cluster.node_of(queue.keys.waiting)
             await asyncio.to_thread(redis_cluster.failover, primary)
             assert redis_cluster.node_of(queue.keys.waiting) != primary
             await asleep(looks)
             await queue.put("after")
-            await eventually(lambda: len(taken) == 2, within=10, watch=[task])
+            await eventually(lambda: len(taken) == 2, watch=[task])
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -276,27 +275,25 @@ async def test_replicated_puts_on_a_cluster_say_when_too_few_replicas_confirmed(
     queued on the primary all the same. Each primary has one replica: wanting two is
     never met either."""
     name = names_on_every_primary(redis_cluster)[1]
-    async with RedisJobQueue(
-        name, url=redis_cluster.url, cluster=True, min_replicas=1, replica_timeout=0.2
-    ) as queue:
-        assert await queue.put("replicated") == job_id("replicated")
+    reach = {"url": redis_cluster.url, "cluster": True}
+    async with (
+        # a replica that answers confirms within 5 s, however loaded the machine
+        RedisJobQueue(name, **reach, min_replicas=1, replica_timeout=5) as patient,
+        RedisJobQueue(name, **reach, min_replicas=1, replica_timeout=0.2) as queue,
+    ):
+        assert await patient.put("replicated") == job_id("replicated")
+        assert (await queue.stats()).ready == 1  # its first call's look at the cluster done
         replica = redis_cluster.replica_of(redis_cluster.node_of(queue.keys.waiting))
-        # shorter than the node timeout: the replica is not failed, only late
-        sleeper = asyncio.create_task(
-            asyncio.to_thread(redis_cli, replica.port, "debug", "sleep", "1.5")
-        )
-        await eventually(lambda: not replica_answers(replica.port))
-        with pytest.raises(NotReplicatedError) as caught:
+        # for a moment, far shorter than the node timeout: the replica is not failed, late
+        with hung(replica.port), pytest.raises(NotReplicatedError) as caught:
             await queue.put("on the primary only")
         assert caught.value.job_ids == [job_id("on the primary only")]
         assert (caught.value.replicas, caught.value.wanted) == (0, 1)
-        await sleeper
         status = await queue.status(job_id("on the primary only"))
         assert status is not None and status.state == "waiting"
         assert await queue.purge() == 2
-    async with RedisJobQueue(
-        name, url=redis_cluster.url, cluster=True, min_replicas=2, replica_timeout=0.05
-    ) as queue:
+    # the one replica confirms within 2 s (WAIT waits that long for the second, never there)
+    async with RedisJobQueue(name, **reach, min_replicas=2, replica_timeout=2) as queue:
         with pytest.raises(NotReplicatedError) as caught:
             await queue.put("on one replica only")
         assert (caught.value.replicas, caught.value.wanted) == (1, 2)
