@@ -50,7 +50,7 @@ def test_publisher_and_consumer_examples(redis_server: RedisServer, project_root
         lines = [consumer.stdout.readline().strip() for _ in range(10)]
         # each job is printed before it is completed: wait for the last complete
         payloads = QueueKeys("my-queue").payloads
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while r.hlen(payloads) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert r.hlen(payloads) == 0
