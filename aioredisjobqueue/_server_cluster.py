@@ -178,24 +178,29 @@ class RedisClusterServer(Deployment):
             raise
 
     def wait_ok(self, within: float = _SETTLE_WITHIN) -> None:
-        """Wait until every running node says the cluster is ok and all slots are served by
-        running primaries (after a kill, until a replica took over)."""
+        """Wait until every running node says the cluster is ok, they all see the same
+        slots served by the same running primaries (after a kill, until a replica took
+        over), and each node that takes itself for a primary serves slots (a primary that
+        came back, or one failed over, until it turned replica)."""
 
         def ok() -> bool:
-            running = {n.port for n in self.nodes if n.running}
+            running = [n for n in self.nodes if n.running]
             try:
-                owners = {port for _, _, port in _cluster_slots(self._running().port)}
+                views = {tuple(sorted(_cluster_slots(n.port))) for n in running}
             except RuntimeError:
                 return False
-            if not owners <= running:
+            if len(views) != 1:
+                return False  # news of a failover has not reached every node yet
+            owners = {port for _, _, port in views.pop()}
+            if not owners <= {n.port for n in running}:
                 return False
-            for node in self.nodes:
-                if not node.running:
-                    continue
+            for node in running:
                 state = info(node.port, "cluster", "info")
                 if state.get("cluster_state") != "ok" or state.get("cluster_slots_ok") != "16384":
                     return False
                 replication = info(node.port, "info", "replication")
+                if (replication.get("role") == "master") != (node.port in owners):
+                    return False
                 if replication.get("role") == "slave" and (
                     replication.get("master_link_status") != "up"
                     or replication.get("master_sync_in_progress") != "0"
