@@ -12,4 +12,4 @@ echo "test: ruff format --check" >&2
 echo "test: mypy" >&2
 .venv/bin/mypy
 echo "test: pytest $*" >&2
-.venv/bin/pytest "$@"
+.venv/bin/pytest --durations=10 "$@"

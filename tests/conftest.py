@@ -51,6 +51,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.timeout(seconds + 300))
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    # what a timing failure is read against: how many cores, how busy the machine was
+    try:
+        load = " ".join(f"{n:.2f}" for n in os.getloadavg())
+    except OSError:
+        load = "unknown"
+    terminalreporter.write_line(
+        f"machine: {os.cpu_count()} cores, load average (1, 5, 15 min) at the end: {load}"
+    )
+
+
 @pytest.fixture(scope="session")
 def redis_server(jobqueue_redis_server: RedisServer) -> RedisServer:
     """The session's redis-server (persistence off)."""
