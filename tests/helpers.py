@@ -2,7 +2,8 @@
 
 ``eventually`` for async tests (the condition may be a function or an async function),
 ``eventually_sync`` for tests that watch a subprocess or a thread; ``hung`` makes a
-redis-server hang for as long as a test needs, in place of a DEBUG SLEEP of fixed length.
+redis-server hang for as long as a test needs, in place of a DEBUG SLEEP of fixed length;
+``sigkill`` kills an asyncio subprocess without racing asyncio's reaping of it.
 """
 
 from __future__ import annotations
@@ -93,3 +94,15 @@ def hung(port: int) -> Iterator[None]:
         yield
     finally:
         os.kill(pid, signal.SIGCONT)
+
+
+def sigkill(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL ``process`` unless it ended, leaving its reaping to asyncio's child watcher.
+
+    ``Process.kill()`` polls the child first: a poll that reaps a child already dead (killed
+    before, its end not yet seen by the event loop) leaves the watcher's thread nothing to
+    wait for, and the process then reports a returncode of 255, not -SIGKILL.
+    """
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)

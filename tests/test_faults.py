@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from helpers import PATIENCE, eventually
+from helpers import PATIENCE, eventually, sigkill
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -363,10 +363,9 @@ async def test_jobs_of_a_killed_consumer_process_come_back_after_their_lock_expi
             if line == "READY":
                 break
             taken.append(line)
-        os.kill(proc.pid, signal.SIGKILL)
+        sigkill(proc)
     finally:
-        if proc.returncode is None:
-            proc.kill()
+        sigkill(proc)
         await proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     assert sorted(taken) == sorted(i for i in ids if i is not None)

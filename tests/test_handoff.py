@@ -23,7 +23,14 @@ import redis.asyncio as aioredis
 from conftest import MakeQueue
 from deployments import every_deployment
 from faultproxy import FaultProxy
-from helpers import PATIENCE, eventually, eventually_sync, server_clock_passes, server_time_us
+from helpers import (
+    PATIENCE,
+    eventually,
+    eventually_sync,
+    server_clock_passes,
+    server_time_us,
+    sigkill,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
@@ -251,10 +258,9 @@ async def test_a_job_handed_to_a_killed_consumer_process_comes_back_after_its_lo
     )
     try:
         await eventually(lambda: registered(queue), "the consumer process to wait")
-        os.kill(proc.pid, signal.SIGKILL)
+        sigkill(proc)
     finally:
-        if proc.returncode is None:
-            proc.kill()
+        sigkill(proc)
         out, _ = await proc.communicate()
     assert proc.returncode == -signal.SIGKILL and out == b""
     # its registration outlives it (for its 30 s read): the next put hands the job over,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import MakeQueue
 from faultproxy import FaultProxy
-from helpers import PATIENCE, eventually
+from helpers import PATIENCE, eventually, sigkill
 
 from aioredisjobqueue import Job, QueueStats, RedisJobQueue, Worker
 from aioredisjobqueue._scripts import Completion
@@ -257,10 +257,9 @@ async def test_prefetched_jobs_of_a_killed_worker_process_come_back_and_run_once
             return (await queue.stats()).locked == 6  # 2 running, 4 prefetched
 
         await eventually(holding_six, "the worker process to prefetch 4 jobs")
-        os.kill(proc.pid, signal.SIGKILL)
+        sigkill(proc)
     finally:
-        if proc.returncode is None:
-            proc.kill()
+        sigkill(proc)
         await proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     # the 6 jobs it held come back when their locks expire; a second worker runs all

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import MakeQueue
-from helpers import eventually, server_clock_passes, server_time_us
+from helpers import eventually, server_clock_passes, server_time_us, sigkill
 from test_cli import assert_one_line_error, cli
 from test_handoff import LONG_LOCK, consume_into, handed, registered, stop
 
@@ -72,10 +72,9 @@ def killed_consumer(redis_server: RedisServer, tmp_path: Path, project_root: Pat
         )
         try:
             await eventually(lambda: registered(queue), "the consumer process to wait")
-            os.kill(proc.pid, signal.SIGKILL)
+            sigkill(proc)
         finally:
-            if proc.returncode is None:
-                proc.kill()
+            sigkill(proc)
             await proc.communicate()
         assert proc.returncode == -signal.SIGKILL
         yield
