@@ -95,3 +95,30 @@ async def test_a_job_taken_for_a_loop_that_comes_back_late_is_not_handed_out_aft
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_job_taken_for_a_loop_cancelled_while_completing_comes_back_at_once(
+    make_real_queue: MakeQueue,
+) -> None:
+    queue, other = make_real_queue(), make_real_queue()
+    await queue.put_many(["first", "second"])
+    completing = asyncio.Event()
+
+    async def consume() -> None:
+        async for job in queue.consume(lock_timeout=LONG_LOCK):
+            completing.set()
+            await job.complete()  # written at once; its task is cancelled before the reply
+
+    task = asyncio.create_task(consume())
+    await completing.wait()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()
+
+    # the job taken with that completion is given back uncounted, due now (not in 60 s)
+    async def second_is_due() -> Job | None:
+        return await other.get(lock_timeout=LONG_LOCK)
+
+    found = await eventually(second_is_due, "the job taken for the cancelled loop")
+    assert (found.payload, found.deliveries) == ("second", 1)
+    await found.complete()
