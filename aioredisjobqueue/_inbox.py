@@ -308,8 +308,9 @@ class Inbox:
         try:
             await conn.conn.send_packed_command(packed, check_health=False)
             async with asyncio.timeout(seconds):
-                if isinstance(conn.conn._reader, asyncio.StreamReader):
-                    return await _replies(conn.conn._reader, len(packed))
+                stream = getattr(conn.conn, "_reader", None)  # redis-py's own connections
+                if isinstance(stream, asyncio.StreamReader):
+                    return await _replies(stream, len(packed))
                 return [await _response(conn.conn) for _ in packed]  # fakeredis, say
         except TimeoutError as exc:
             await self._drop(run, broken=True)

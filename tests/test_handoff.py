@@ -52,6 +52,31 @@ async def registered(queue: RedisJobQueue, count: int = 1) -> bool:
     return int(await queue.redis.zcount(queue.keys.waiters, f"({now}", "+inf")) >= count
 
 
+async def kill_once_waiting(
+    queue: RedisJobQueue, project_root: Path, script: Path, url: str, *args: str
+) -> bytes:
+    """Run ``script QUEUE URL ARGS`` in a process of its own, SIGKILL it once it waits for
+    the hand-off of ``queue``'s jobs (its registration is left), and return its stdout."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        queue.name,
+        url,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(project_root)},
+    )
+    try:
+        await eventually(lambda: registered(queue), "the consumer process to wait")
+        sigkill(proc)
+    finally:
+        sigkill(proc)
+        out, _ = await proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    return out
+
+
 def handed(queue: RedisJobQueue) -> int:
     """How many jobs were handed off to the consumers of the queue object ``queue``."""
     assert queue._inbox is not None, "this queue object has no hand-off"
@@ -246,23 +271,8 @@ async def test_a_job_handed_to_a_killed_consumer_process_comes_back_after_its_lo
     queue = make_real_queue()
     script = tmp_path / "waiting_consumer.py"
     script.write_text(WAITING_CONSUMER)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(script),
-        queue.name,
-        redis_server.url,
-        str(lock_ms),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(project_root)},
-    )
-    try:
-        await eventually(lambda: registered(queue), "the consumer process to wait")
-        sigkill(proc)
-    finally:
-        sigkill(proc)
-        out, _ = await proc.communicate()
-    assert proc.returncode == -signal.SIGKILL and out == b""
+    out = await kill_once_waiting(queue, project_root, script, redis_server.url, str(lock_ms))
+    assert out == b""
     # its registration outlives it (for its 30 s read): the next put hands the job over,
     # locked for the dead consumer, and takes the registration with it
     lost = await queue.put("handed to the dead")

@@ -9,9 +9,6 @@ registration, and ``purge()`` deletes it; neither keeps the hand-off from workin
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -19,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from conftest import MakeQueue
-from helpers import eventually, server_clock_passes, server_time_us, sigkill
+from helpers import eventually, server_clock_passes, server_time_us
 from test_cli import assert_one_line_error, cli
-from test_handoff import LONG_LOCK, consume_into, handed, registered, stop
+from test_handoff import LONG_LOCK, consume_into, handed, kill_once_waiting, registered, stop
 
 from aioredisjobqueue import Job, RedisJobQueue
 from aioredisjobqueue._inspect import queue_names
@@ -60,23 +57,7 @@ def killed_consumer(redis_server: RedisServer, tmp_path: Path, project_root: Pat
 
     @asynccontextmanager
     async def kill(queue: RedisJobQueue, max_interval: float) -> AsyncIterator[None]:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(script),
-            queue.name,
-            redis_server.url,
-            str(max_interval),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(project_root)},
-        )
-        try:
-            await eventually(lambda: registered(queue), "the consumer process to wait")
-            sigkill(proc)
-        finally:
-            sigkill(proc)
-            await proc.communicate()
-        assert proc.returncode == -signal.SIGKILL
+        await kill_once_waiting(queue, project_root, script, redis_server.url, str(max_interval))
         yield
 
     return kill
