@@ -20,6 +20,7 @@ import json
 import multiprocessing as mp
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aredis
@@ -31,42 +32,52 @@ N, RATE = 200, 50.0
 KINDS = ("bare BLPOP", "consume()", "Worker")
 
 
+async def receive(
+    kind: str,
+    url: str,
+    name: str,
+    n: int,
+    record: Callable[[float], None],
+    count: Callable[[], int],
+) -> None:
+    """Take jobs of queue ``name`` as ``kind`` (one of ``KINDS``) until ``count()`` reaches
+    ``n``, calling ``record(t)`` with each job's send time ``t`` as its handler starts."""
+    if kind == "bare BLPOP":
+        r = aredis.Redis.from_url(url)
+        while count() < n:
+            reply = await r.blpop([name])
+            assert reply is not None
+            record(float(reply[1]))
+        await r.aclose()
+    elif kind == "consume()":
+        q: RedisJobQueue[Any] = RedisJobQueue(name, url=url)
+        async for job in q.consume(lock_timeout=30_000, max_interval=1.0):
+            record(job.payload["t"])
+            await job.complete()
+            if count() >= n:
+                break
+        await q.aclose()
+    else:
+        q = RedisJobQueue(name, url=url)
+        done = asyncio.Event()
+
+        async def handler(job: Job[Any]) -> None:
+            record(job.payload["t"])
+            if count() >= n:
+                done.set()
+
+        worker = Worker(q, handler, concurrency=10, lock_timeout=30_000)
+        task = asyncio.create_task(worker.run())
+        await done.wait()
+        worker.stop()
+        await task
+        await q.aclose()
+
+
 def _consume(kind: str, url: str, name: str, out: Any) -> None:
-    async def main() -> None:
-        lat: list[float] = []
-        if kind == "bare BLPOP":
-            r = aredis.Redis.from_url(url)
-            while len(lat) < N:
-                reply = await r.blpop([name])
-                assert reply is not None
-                lat.append(time.time() - float(reply[1]))
-            await r.aclose()
-        elif kind == "consume()":
-            q: RedisJobQueue[Any] = RedisJobQueue(name, url=url)
-            async for job in q.consume(lock_timeout=30_000, max_interval=1.0):
-                lat.append(time.time() - job.payload["t"])
-                await job.complete()
-                if len(lat) >= N:
-                    break
-            await q.aclose()
-        else:
-            q = RedisJobQueue(name, url=url)
-            done = asyncio.Event()
-
-            async def handler(job: Job[Any]) -> None:
-                lat.append(time.time() - job.payload["t"])
-                if len(lat) >= N:
-                    done.set()
-
-            worker = Worker(q, handler, concurrency=10, lock_timeout=30_000)
-            task = asyncio.create_task(worker.run())
-            await done.wait()
-            worker.stop()
-            await task
-            await q.aclose()
-        out.put(lat)
-
-    asyncio.run(main())
+    lat: list[float] = []
+    asyncio.run(receive(kind, url, name, N, lambda t: lat.append(time.time() - t), lat.__len__))
+    out.put(lat)
 
 
 async def _produce(kind: str, url: str, name: str) -> None:

@@ -36,8 +36,10 @@ from typing import Any
 
 import redis.asyncio as aredis
 
-from aioredisjobqueue import Job, RedisJobQueue, Worker
+from aioredisjobqueue import RedisJobQueue
 from aioredisjobqueue.testing import RedisServer
+
+from .pickup import receive
 
 _clock = time.perf_counter  # CLOCK_MONOTONIC: one clock for every process on Linux
 
@@ -95,40 +97,9 @@ def _consume(variant: str, url: str, name: str, n: int, out: Any) -> None:
         MARKS.jobs.append(marks)
         MARKS.last.clear()
 
-    async def main() -> None:
-        if variant == "floor":
-            r = aredis.Redis.from_url(url)
-            while len(MARKS.jobs) < n:
-                reply = await r.blpop([name])
-                assert reply is not None
-                record(float(reply[1]))
-            await r.aclose()
-        elif variant == "consume":
-            q: RedisJobQueue[Any] = RedisJobQueue(name, url=url)
-            async for job in q.consume(lock_timeout=30_000, max_interval=1.0):
-                record(job.payload["t"])
-                await job.complete()
-                if len(MARKS.jobs) >= n:
-                    break
-            await q.aclose()
-        else:
-            q = RedisJobQueue(name, url=url)
-            done = asyncio.Event()
-
-            async def handler(job: Job[Any]) -> None:
-                record(job.payload["t"])
-                if len(MARKS.jobs) >= n:
-                    done.set()
-
-            worker = Worker(q, handler, concurrency=10, lock_timeout=30_000)
-            task = asyncio.create_task(worker.run())
-            await done.wait()
-            worker.stop()
-            await task
-            await q.aclose()
-        out.put(MARKS.jobs)
-
-    asyncio.run(main())
+    kind = {"floor": "bare BLPOP", "consume": "consume()"}.get(variant, "Worker")
+    asyncio.run(receive(kind, url, name, n, record, MARKS.jobs.__len__))
+    out.put(MARKS.jobs)
 
 
 async def _produce(variant: str, url: str, name: str, n: int, rate: float) -> list[float]:
